@@ -1,0 +1,1 @@
+"""Subcommands of the ``lam`` command line, one module each."""

@@ -1,0 +1,96 @@
+"""The reward protocol: judges score a batch of (sample, reply) pairs against the samples' references.
+
+Every judge (rule-based or LLM) reports, per pair, the candidate's and the reference's score on each of the task's
+dimensions, and the paper's ratio: sum of candidate scores / sum of reference scores (1.0 = as good as the
+reference). A judge that fails on a pair says so in :attr:`JudgeResult.error`; it never invents a score.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence, runtime_checkable
+
+from lam_envs.data.types import Sample, Task
+
+MMROLE_DIMENSIONS: tuple[str, ...] = (
+    "instruction_adherence",
+    "fluency",
+    "coherency",
+    "image_text_relevance",
+    "response_accuracy",
+    "personality_consistency",
+    "knowledge_consistency",
+    "tone_consistency",
+)
+PCOGALIGN_DIMENSIONS: tuple[str, ...] = (
+    "role_set_sensitivity",
+    "body_behavior_awareness",
+    "mind_feelings_awareness",
+    "contextual_awareness",
+    "conversational_flow",
+)
+DIMENSIONS: dict[str, tuple[str, ...]] = {"mmrole": MMROLE_DIMENSIONS, "pcogalign": PCOGALIGN_DIMENSIONS}
+
+
+class JudgeError(RuntimeError):
+    """A judge could not score a reply (raised when the judge is configured to raise)."""
+
+
+@dataclass(frozen=True)
+class JudgeResult:
+    """The judgement of one reply.
+
+    Attributes:
+        candidate: score of the reply on each dimension, on a 0-10 scale (empty when the judge failed).
+        reference: score of the reference on each dimension (empty when the judge failed).
+        error: why the judge failed on this pair, or ``None``.
+    """
+
+    candidate: dict[str, float] = field(default_factory=dict)
+    reference: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    @property
+    def ratio(self) -> float:
+        """Sum of candidate scores over sum of reference scores; NaN when the judge failed."""
+        if self.failed:
+            return math.nan
+        ref = sum(self.reference.values())
+        return sum(self.candidate.values()) / ref if ref > 0 else 0.0
+
+    @property
+    def dimension_ratios(self) -> dict[str, float]:
+        """Per-dimension candidate/reference ratios.
+
+        Scores are on the judges' 0-10 scale; a reference score below 1 is floored at 1 so that a dimension the
+        reference itself barely meets cannot blow the ratio up.
+        """
+        if self.failed:
+            return {}
+        return {k: v / max(self.reference.get(k, 0.0), 1.0) for k, v in self.candidate.items()}
+
+    @classmethod
+    def failure(cls, error: str) -> JudgeResult:
+        return cls(error=error)
+
+
+@runtime_checkable
+class Reward(Protocol):
+    """What an environment needs from a judge.
+
+    Attributes:
+        task: the task this judge scores.
+        dimensions: the dimension names it reports, in order.
+    """
+
+    task: Task
+    dimensions: tuple[str, ...]
+
+    def score(self, samples: Sequence[Sample], replies: Sequence[str]) -> list[JudgeResult]:
+        """Judge ``replies[i]`` as the answer to ``samples[i]``; one result per pair, in order."""
+        ...
