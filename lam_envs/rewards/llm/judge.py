@@ -1,0 +1,286 @@
+"""The LLM judge: the paper's reward, computed by a chat model behind an OpenAI-compatible endpoint.
+
+For each (sample, reply) pair the judge model sees the context, the reference (Response A) and the reply
+(Response B), and scores both from 1 to 10 on each of the task's dimensions (:mod:`lam_envs.rewards.llm.prompts`).
+The result's ratio is the sum of the reply's scores over the sum of the reference's.
+
+A pair the judge cannot score is never given a made-up number: with ``on_failure="raise"`` the batch raises
+:class:`~lam_envs.rewards.base.JudgeError`; with ``on_failure="flag"`` that pair gets
+:meth:`JudgeResult.failure <lam_envs.rewards.base.JudgeResult.failure>` (ratio NaN) and the cause is counted in
+:attr:`LLMJudge.stats`, for the training loop to log and to mask.
+
+Example::
+
+    config = LLMJudgeConfig(base_url="http://localhost:8000/v1", model="Qwen2.5-72B-Instruct",
+                            api_key=os.environ.get("JUDGE_API_KEY"), on_failure="flag")
+    judge = LLMJudge("mmrole", config)
+    results = judge.score(samples, replies)
+    logger.info("judge stats: %s", judge.stats.snapshot())
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+import numpy as np
+
+from lam_envs.data.types import TASKS, ImageLoadError, Sample, Task
+from lam_envs.rewards.base import DIMENSIONS, JudgeError, JudgeResult
+from lam_envs.rewards.llm.client import ChatClient, ChatError, JudgeStats
+from lam_envs.rewards.llm.parsing import ParseError, parse_pair_scores
+from lam_envs.rewards.llm.prompts import build_messages, correction_messages, image_data_url
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LLMJudgeConfig:
+    """Settings of an :class:`LLMJudge`. Validated on construction."""
+
+    base_url: str
+    """Endpoint root including the API version, e.g. ``"http://localhost:8000/v1"``."""
+    model: str
+    """Judge model name sent with every request."""
+    api_key: str | None = field(default=None, repr=False)
+    """Bearer token (pass e.g. ``os.environ.get(...)``; the library never reads the environment itself)."""
+    timeout_s: float = 60.0
+    """Socket timeout in seconds for connecting and for each read of a response."""
+    max_retries: int = 3
+    """Retries of a request after a transient failure (429, 5xx, timeout, connection error)."""
+    backoff_base_s: float = 1.0
+    """First backoff cap in seconds; it doubles with each retry (with jitter) up to ``backoff_max_s``."""
+    backoff_max_s: float = 30.0
+    """Largest backoff cap in seconds."""
+    concurrency: int = 8
+    """Pairs judged in parallel (worker threads, i.e. requests in flight)."""
+    temperature: float = 0.0
+    """Judge sampling temperature (0 for the most repeatable scores)."""
+    max_tokens: int = 512
+    """Answer length limit; the JSON answer needs about 40 tokens per dimension and response."""
+    on_failure: Literal["raise", "flag"] = "raise"
+    """``"raise"``: a failed pair raises JudgeError; ``"flag"``: it gets a failed JudgeResult (ratio NaN)."""
+    seed: int = 0
+    """Seed of the backoff jitter."""
+    max_parse_retries: int = 2
+    """Re-asks (with the reason) after an answer with malformed JSON, a missing dimension or an out-of-range score."""
+    retry_after_max_s: float = 120.0
+    """Longest server ``Retry-After`` honoured; a longer one fails the request instead of stalling training."""
+    image_max_side: int | None = 1024
+    """Images are downscaled to at most this many pixels on the longer side before sending (None: as is)."""
+    image_format: Literal["JPEG", "PNG"] = "JPEG"
+    """Encoding of the image data URL."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.base_url, str) or not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"base_url must be an http(s) URL such as 'http://localhost:8000/v1', got {self.base_url!r}"
+            )
+        if self.base_url.rstrip("/").endswith("/chat/completions"):
+            raise ValueError(
+                f"base_url should stop before '/chat/completions' (the client adds it), got {self.base_url!r}"
+            )
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ValueError(f"model must name the judge model served at base_url, got {self.model!r}")
+        if self.api_key is not None and not isinstance(self.api_key, str):
+            raise ValueError(f"api_key must be a string or None, got a {type(self.api_key).__name__}")
+        positive = {"timeout_s": self.timeout_s}
+        non_negative = {
+            "backoff_base_s": self.backoff_base_s,
+            "backoff_max_s": self.backoff_max_s,
+            "retry_after_max_s": self.retry_after_max_s,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0 seconds, got {value!r}")
+        for name, value in non_negative.items():
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0 seconds, got {value!r}")
+        if self.backoff_max_s < self.backoff_base_s:
+            raise ValueError(
+                f"backoff_max_s ({self.backoff_max_s}) must be >= backoff_base_s ({self.backoff_base_s})"
+            )
+        counts = {"max_retries": (self.max_retries, 0), "max_parse_retries": (self.max_parse_retries, 0),
+                  "concurrency": (self.concurrency, 1), "max_tokens": (self.max_tokens, 1)}
+        for name, (value, low) in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ValueError(f"temperature must be in [0, 2], got {self.temperature!r}")
+        if self.on_failure not in ("raise", "flag"):
+            raise ValueError(f"on_failure must be 'raise' or 'flag', got {self.on_failure!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.image_max_side is not None and (not isinstance(self.image_max_side, int) or self.image_max_side < 8):
+            raise ValueError(f"image_max_side must be an integer >= 8 or None, got {self.image_max_side!r}")
+        if self.image_format not in ("JPEG", "PNG"):
+            raise ValueError(f"image_format must be 'JPEG' or 'PNG', got {self.image_format!r}")
+
+
+@dataclass(frozen=True)
+class _PairFailure:
+    """Why one pair could not be scored."""
+
+    cause: str
+    message: str
+
+
+class LLMJudge:
+    """Reward that asks an LLM to score replies against references, pairwise, on the task's dimensions.
+
+    Implements :class:`~lam_envs.rewards.base.Reward`.
+
+    Args:
+        task: ``"mmrole"`` or ``"pcogalign"`` (picks the rubric and the dimensions).
+        config: endpoint, retry, concurrency and failure settings.
+
+    Attributes:
+        task: the task this judge scores.
+        dimensions: the dimensions it reports, in order.
+        config: its settings.
+        stats: counters of pairs, HTTP calls, retries and failures by cause (thread-safe; ``stats.snapshot()``).
+
+    Raises:
+        ValueError: if ``task`` is unknown.
+    """
+
+    def __init__(self, task: Task, config: LLMJudgeConfig) -> None:
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; expected one of: {', '.join(TASKS)}")
+        self.task: Task = task
+        self.dimensions: tuple[str, ...] = DIMENSIONS[task]
+        self.config = config
+        self.stats = JudgeStats()
+        self._client = ChatClient(
+            base_url=config.base_url,
+            model=config.model,
+            api_key=config.api_key,
+            timeout_s=config.timeout_s,
+            max_retries=config.max_retries,
+            backoff_base_s=config.backoff_base_s,
+            backoff_max_s=config.backoff_max_s,
+            retry_after_max_s=config.retry_after_max_s,
+            stats=self.stats,
+        )
+        # One child seed sequence per judged pair, spawned in submission order: the jitter schedule of each request
+        # is reproducible whatever order the worker threads run in.
+        self._seeds = np.random.SeedSequence(config.seed)
+        self._seed_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"LLMJudge(task={self.task!r}, config={self.config!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_seed_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._seed_lock = threading.Lock()
+
+    def score(self, samples: Sequence[Sample], replies: Sequence[str]) -> list[JudgeResult]:
+        """Judge ``replies[i]`` as the answer to ``samples[i]``, ``config.concurrency`` pairs at a time.
+
+        Args:
+            samples: the turns answered (all of this judge's task).
+            replies: the candidate replies, one per sample.
+
+        Returns:
+            One result per pair, in input order; with ``on_failure="flag"``, failed pairs are
+            ``JudgeResult.failure(reason)``.
+
+        Raises:
+            ValueError: if the lengths differ or a sample belongs to another task.
+            JudgeError: with ``on_failure="raise"``, when a pair cannot be scored (names the sample id and cause).
+        """
+        if len(samples) != len(replies):
+            raise ValueError(f"got {len(samples)} samples but {len(replies)} replies; pass one reply per sample")
+        for sample in samples:
+            if sample.task != self.task:
+                raise ValueError(f"sample {sample.id!r} is a {sample.task!r} sample; this judge scores {self.task!r}")
+        n = len(samples)
+        if n == 0:
+            return []
+        self.stats.add_pairs(n)
+        with self._seed_lock:
+            seeds = self._seeds.spawn(n)
+        images = self._encode_images(samples)
+
+        outcomes: list[JudgeResult | _PairFailure | None] = [None] * n
+        with ThreadPoolExecutor(max_workers=min(self.config.concurrency, n), thread_name_prefix="llm-judge") as pool:
+            futures: dict[Future[JudgeResult | _PairFailure], int] = {
+                pool.submit(self._judge_pair, samples[i], replies[i], images[samples[i].id], seeds[i]): i
+                for i in range(n)
+            }
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    i = futures[future]
+                    outcome = future.result()  # _judge_pair returns failures; an exception here is a bug: propagate
+                    outcomes[i] = outcome
+                    if isinstance(outcome, _PairFailure) and self.config.on_failure == "raise":
+                        # Requests not yet sent are dropped; the pool still waits for those in flight, so no
+                        # thread outlives the call.
+                        for other in pending:
+                            other.cancel()
+                        self.stats.add_failure(outcome.cause)
+                        raise JudgeError(
+                            f"LLM judge failed on sample {samples[i].id!r} ({outcome.cause}): {outcome.message}"
+                        )
+
+        results: list[JudgeResult] = []
+        for i, outcome in enumerate(outcomes):
+            if isinstance(outcome, _PairFailure):
+                self.stats.add_failure(outcome.cause)
+                logger.warning("LLM judge failed on sample %r (%s): %s", samples[i].id, outcome.cause, outcome.message)
+                results.append(JudgeResult.failure(f"{outcome.cause}: {outcome.message}"))
+            else:
+                assert outcome is not None  # every future completed without raising
+                results.append(outcome)
+        return results
+
+    def _encode_images(self, samples: Sequence[Sample]) -> dict[str, str | _PairFailure]:
+        """Each distinct sample's image as a data URL, encoded once per batch (a GRPO group shares one sample)."""
+        urls: dict[str, str | _PairFailure] = {}
+        for sample in samples:
+            if sample.id in urls:
+                continue
+            try:
+                urls[sample.id] = image_data_url(
+                    sample.image.load(), max_side=self.config.image_max_side, fmt=self.config.image_format
+                )
+            except ImageLoadError as exc:
+                urls[sample.id] = _PairFailure("image", str(exc))
+        return urls
+
+    def _judge_pair(
+        self, sample: Sample, reply: str, image: str | _PairFailure, seed: np.random.SeedSequence
+    ) -> JudgeResult | _PairFailure:
+        """Score one pair: request, parse, re-ask on an unusable answer. Failures are returned, not raised."""
+        if isinstance(image, _PairFailure):
+            return image
+        rng = np.random.default_rng(seed)
+        messages = build_messages(sample, reply, image)
+        cfg = self.config
+        for attempt in range(cfg.max_parse_retries + 1):
+            try:
+                answer = self._client.complete(messages, rng, temperature=cfg.temperature, max_tokens=cfg.max_tokens)
+            except ChatError as err:
+                return _PairFailure(err.cause, str(err))
+            try:
+                scores = parse_pair_scores(answer, self.dimensions)
+            except ParseError as err:
+                if attempt == cfg.max_parse_retries:
+                    tries = f" (after {attempt + 1} answers)" if attempt else ""
+                    return _PairFailure(err.cause, f"{err}{tries}")
+                logger.info("unusable judge answer for sample %r (%s); asking again", sample.id, err)
+                self.stats.add_retry(err.cause)
+                messages = messages[:2] + correction_messages(answer, str(err))
+                continue
+            return JudgeResult(candidate=scores.b, reference=scores.a)
+        raise AssertionError("unreachable: the loop returns on its last attempt")

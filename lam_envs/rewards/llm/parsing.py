@@ -1,0 +1,145 @@
+"""Reading the judge's scores out of its answer.
+
+The judge is asked for one strict JSON object (see :mod:`lam_envs.rewards.llm.prompts`)::
+
+    {"analysis": "...", "A": {"<dimension>": <1-10>, ...}, "B": {"<dimension>": <1-10>, ...}}
+
+Chat models often wrap it in a code fence or add a sentence around it, so the parser looks for the first JSON object
+that has both score blocks, wherever it is in the text. What it never does is guess: a score that is missing, not a
+number, or out of range makes the whole answer invalid (:class:`ParseError`), and the caller retries or reports a
+failure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping, Sequence
+
+ParseCause = Literal["malformed_json", "missing_dimension", "out_of_range"]
+
+SCORE_MIN = 1.0
+SCORE_MAX = 10.0
+# Keys the model may use for the two score blocks, after normalisation (see _norm_key).
+_BLOCK_KEYS: dict[str, tuple[str, ...]] = {"A": ("a", "response_a"), "B": ("b", "response_b")}
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
+
+
+class ParseError(ValueError):
+    """The judge's answer does not contain a complete, in-range set of scores.
+
+    Attributes:
+        cause: ``"malformed_json"`` (no usable JSON object), ``"missing_dimension"`` (a score block or a dimension is
+            absent, or a score is not a number) or ``"out_of_range"`` (a score outside 1-10).
+    """
+
+    def __init__(self, cause: ParseCause, message: str) -> None:
+        super().__init__(message)
+        self.cause: ParseCause = cause
+
+
+@dataclass(frozen=True)
+class PairScores:
+    """The scores of the two responses of a pairwise judgement.
+
+    Attributes:
+        a: score of Response A on each dimension.
+        b: score of Response B on each dimension.
+    """
+
+    a: dict[str, float]
+    b: dict[str, float]
+
+
+def _norm_key(key: str) -> str:
+    """Normalise a key so that ``"Image-Text Relevance"`` matches ``"image_text_relevance"``."""
+    return re.sub(r"[\s\-]+", "_", key.strip().lower())
+
+
+def _candidate_texts(text: str) -> list[str]:
+    """Fenced blocks first (the model's own framing of its JSON), then the whole answer."""
+    return [m.group(1) for m in _FENCE.finditer(text)] + [text]
+
+
+def _json_objects(text: str) -> list[dict[str, Any]]:
+    """Every top-level JSON object that decodes somewhere in ``text``, in order of appearance."""
+    decoder = json.JSONDecoder()
+    found: list[dict[str, Any]] = []
+    pos = text.find("{")
+    while pos != -1:
+        try:
+            obj, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            pos = text.find("{", pos + 1)
+            continue
+        if isinstance(obj, dict):
+            found.append(obj)
+        pos = text.find("{", end)
+    return found
+
+
+def _find_block(obj: Mapping[str, Any], label: str) -> Any:
+    """The value of the score block for Response ``label`` (``"A"`` or ``"B"``), or ``None``."""
+    matches = [v for k, v in obj.items() if isinstance(k, str) and _norm_key(k) in _BLOCK_KEYS[label]]
+    if len(matches) > 1:
+        raise ParseError("malformed_json", f"the answer has {len(matches)} score blocks for Response {label}")
+    return matches[0] if matches else None
+
+
+def _read_block(block: Any, label: str, dimensions: Sequence[str]) -> dict[str, float]:
+    if not isinstance(block, dict):
+        raise ParseError("missing_dimension", f"the score block for Response {label} is not a JSON object: {block!r}")
+    normalised: dict[str, Any] = {}
+    for key, value in block.items():
+        k = _norm_key(str(key))
+        if k in normalised:
+            raise ParseError("malformed_json", f"Response {label} scores {k!r} twice")
+        normalised[k] = value
+    scores: dict[str, float] = {}
+    for dim in dimensions:
+        if dim not in normalised:
+            raise ParseError("missing_dimension", f"Response {label} has no score for {dim!r}")
+        value = normalised[dim]
+        # bool is an int subclass; a JSON true is not a score.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ParseError("missing_dimension", f"Response {label} score for {dim!r} is not a number: {value!r}")
+        if not SCORE_MIN <= value <= SCORE_MAX:
+            raise ParseError(
+                "out_of_range",
+                f"Response {label} score for {dim!r} is {value}, outside {SCORE_MIN:g}-{SCORE_MAX:g}",
+            )
+        scores[dim] = float(value)
+    return scores
+
+
+def parse_pair_scores(text: str, dimensions: Sequence[str]) -> PairScores:
+    """Extract both responses' scores on every dimension from a judge answer.
+
+    The first JSON object (in a code fence, or anywhere in the text) that has score blocks for both responses is the
+    answer; keys are matched case-insensitively with spaces and hyphens read as underscores. Extra keys (such as the
+    ``"analysis"`` the prompt asks for, or dimensions not requested) are ignored.
+
+    Args:
+        text: the judge's message content.
+        dimensions: the dimensions every block must score.
+
+    Returns:
+        The scores of Response A and Response B.
+
+    Raises:
+        ParseError: if no JSON object with both blocks is found, a dimension is missing or not a number, or a score
+            is outside 1-10.
+    """
+    for chunk in _candidate_texts(text):
+        for obj in _json_objects(chunk):
+            block_a, block_b = _find_block(obj, "A"), _find_block(obj, "B")
+            if block_a is None and block_b is None:
+                continue
+            if block_a is None or block_b is None:
+                missing = "A" if block_a is None else "B"
+                raise ParseError("missing_dimension", f"the answer has no score block for Response {missing}")
+            return PairScores(a=_read_block(block_a, "A", dimensions), b=_read_block(block_b, "B", dimensions))
+    snippet = text if len(text) <= 200 else text[:200] + "..."
+    raise ParseError("malformed_json", f"no JSON object with scores for Responses A and B in the answer: {snippet!r}")
