@@ -1,0 +1,294 @@
+"""The frozen VLM backbone: the only code in lam-gym that loads or runs a vision-language model.
+
+``Backbone`` turns conversations into context embeddings ``h`` (the last layer's final-normed hidden state) and
+advances them one token at a time with a KV cache, for B rows at once:
+
+    backbone = Backbone(BackboneConfig(path="ckpt"))
+    state = backbone.prefill([Context(image, [("user", "What colour is it?")]), ...])
+    tokens = backbone.lm_head(state.h).argmax(-1)
+    h = backbone.step(state, tokens)                     # one token per row
+    backbone.replace_rows(state, [2], [new_context])     # row 2 finished: start a new conversation there
+
+Frozen for real: ``eval()``, ``requires_grad_(False)`` on every parameter, and every trunk call runs under
+``torch.inference_mode()``. The read-out (``lm_head``, ``final_norm``) stays differentiable with respect to its
+*input*, so a trainable head placed before it (the latent world model) receives gradients, while the backbone's own
+parameters never do. ``step`` makes no host-device synchronisation: positions and masks stay on the device.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import torch
+from torch import nn
+from transformers import AutoTokenizer, DynamicCache, PreTrainedTokenizerBase
+
+from lam_envs.backbone.config import BackboneConfig, BackboneConfigError
+from lam_envs.backbone.family import VLMFamily
+from lam_envs.backbone.inputs import Context, encode_context
+from lam_envs.backbone.state import DecodeState, splice_rows
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def _load(config: BackboneConfig) -> tuple[nn.Module, VLMFamily, PreTrainedTokenizerBase]:
+    family_name = config.resolved_family()
+    path = config.checked_dir()
+    common = {
+        "dtype": _DTYPES[config.dtype],
+        "local_files_only": True,
+        "attn_implementation": config.attn_implementation,
+    }
+    if family_name == "qwen2_5_vl":
+        from transformers import Qwen2_5_VLForConditionalGeneration
+
+        from lam_envs.backbone.qwen2_5_vl import Qwen2_5_VLFamily
+
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path, **common)
+        family_cls: type[VLMFamily] = Qwen2_5_VLFamily
+    else:
+        from transformers import LlavaForConditionalGeneration
+
+        from lam_envs.backbone.llava import LlavaFamily
+
+        model = LlavaForConditionalGeneration.from_pretrained(path, **common)
+        family_cls = LlavaFamily
+    model.to(config.device)
+    model.eval()
+    model.requires_grad_(False)
+    family = family_cls(model, path, config.image_size)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise BackboneConfigError(f"no usable tokenizer in {path} ({exc}); save one next to the weights") from None
+    return model, family, tokenizer
+
+
+class Backbone:
+    """A frozen Hugging Face VLM driven for batched incremental decoding.
+
+    Args:
+        config: Where the checkpoint is and how to run it.
+
+    Raises:
+        BackboneConfigError: for a missing directory, an unsupported model type or an unusable tokenizer.
+    """
+
+    def __init__(self, config: BackboneConfig) -> None:
+        self.config = config
+        self.model, self.family, self.tokenizer = _load(config)
+        self._text_model = self.family.text_model
+        self._embed = self.model.get_input_embeddings()
+        self._lm_head: nn.Module = self.model.get_output_embeddings()
+        text_config = self._text_model.config
+        layer_types = set(getattr(text_config, "layer_types", None) or ["full_attention"])
+        if layer_types != {"full_attention"}:
+            raise BackboneConfigError(
+                f"{config.path} uses attention layer types {sorted(layer_types)}; only full attention is supported "
+                "(sliding-window caches cannot be spliced row by row); disable use_sliding_window in config.json"
+            )
+        self.device = torch.device(config.device)
+        self.dtype = _DTYPES[config.dtype]
+        self.pad_token_id: int = self._resolve_pad_id()
+        self.eos_token_id: int = self._resolve_eos_id()
+        logger.info(
+            "loaded %s backbone from %s: d=%d, vocab=%d, %d image tokens of %dx%d px, %s on %s",
+            self.family_name, config.path, self.hidden_size, self.vocab_size, self.family.num_image_tokens,
+            self.family.image_size, self.family.image_size, config.dtype, config.device,
+        )
+
+    # ----------------------------------------------------------------------------------------------- properties
+    @property
+    def family_name(self) -> str:
+        """The adapter family, e.g. ``"qwen2_5_vl"``."""
+        return self.config.resolved_family()
+
+    @property
+    def hidden_size(self) -> int:
+        """Width d of the context embedding."""
+        return int(self._text_model.config.hidden_size)
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of LM-head outputs V (may exceed ``len(tokenizer)`` in real checkpoints)."""
+        return int(self._lm_head.out_features)
+
+    @property
+    def final_norm(self) -> nn.Module:
+        """The text model's final norm (frozen; differentiable with respect to its input)."""
+        return self._text_model.norm
+
+    @property
+    def image_size(self) -> int:
+        """Square side every image is resized to."""
+        return self.family.image_size
+
+    @property
+    def num_image_tokens(self) -> int:
+        """Placeholder tokens (image features) per image."""
+        return self.family.num_image_tokens
+
+    def _resolve_pad_id(self) -> int:
+        if self.tokenizer.pad_token_id is not None:
+            return int(self.tokenizer.pad_token_id)
+        if self.tokenizer.eos_token_id is not None:
+            return int(self.tokenizer.eos_token_id)  # never attended to: the attention mask hides padding
+        raise BackboneConfigError(f"the tokenizer in {self.config.path} has neither a pad nor an eos token")
+
+    def _resolve_eos_id(self) -> int:
+        if self.tokenizer.eos_token_id is not None:
+            return int(self.tokenizer.eos_token_id)
+        eos = self.model.generation_config.eos_token_id or self.model.config.get_text_config().eos_token_id
+        if eos is None:
+            raise BackboneConfigError(f"{self.config.path} names no eos token in its tokenizer or config")
+        return int(eos[0] if isinstance(eos, (list, tuple)) else eos)
+
+    # ----------------------------------------------------------------------------------------------- read-out
+    def lm_head(self, h: torch.Tensor) -> torch.Tensor:
+        """Next-token logits from context embeddings.
+
+        Args:
+            h: (B, d) final-normed hidden states (or any (..., d) tensor).
+
+        Returns:
+            (B, V) logits, float32. Differentiable with respect to ``h`` when ``h`` requires grad.
+        """
+        if h.requires_grad and torch.is_grad_enabled():
+            return self._lm_head(h.to(self.dtype)).float()
+        with torch.inference_mode():
+            logits = self._lm_head(h.to(self.dtype)).float()
+        return logits.clone()
+
+    def decode(self, ids: Sequence[int] | torch.Tensor, skip_special_tokens: bool = True) -> str:
+        """Turn token ids (a list or a 1-D tensor) into text."""
+        if isinstance(ids, torch.Tensor):
+            ids = ids.tolist()
+        return self.tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+    # ----------------------------------------------------------------------------------------------- encoding
+    def encode(self, context: Context) -> list[int]:
+        """Prompt token ids of one context, image placeholders expanded."""
+        return encode_context(
+            context, self.tokenizer, self.family.image_marker, self.family.image_token_id, self.family.num_image_tokens
+        )
+
+    def _check_length(self, length: int) -> None:
+        if length > self.config.max_context_tokens:
+            raise ValueError(
+                f"a decode state would reach {length} tokens, over max_context_tokens="
+                f"{self.config.max_context_tokens}; shorten the dialogue or raise BackboneConfig.max_context_tokens"
+            )
+
+    def prefill(self, contexts: Sequence[Context]) -> DecodeState:
+        """Encode B contexts as one left-padded batch and cache their keys and values.
+
+        Args:
+            contexts: The conversations, one per row (rows may mix image and text-only contexts).
+
+        Returns:
+            The decode state; ``state.h`` holds each row's context embedding at its last prompt token.
+        """
+        if not contexts:
+            raise ValueError("prefill needs at least one context")
+        ids = [self.encode(c) for c in contexts]
+        length = max(len(x) for x in ids)
+        self._check_length(length)
+        input_ids = torch.full((len(ids), length), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(ids), length), dtype=torch.long)
+        for row, x in enumerate(ids):
+            input_ids[row, length - len(x) :] = torch.tensor(x, dtype=torch.long)
+            attention_mask[row, length - len(x) :] = 1
+        images = [c.image for c in contexts if c.image is not None]
+        pixels = None
+        if images:
+            pixels = {k: v.to(self.device) for k, v in self.family.pixel_inputs(images).items()}
+            pixels["pixel_values"] = pixels["pixel_values"].to(self.dtype)
+        input_ids = input_ids.to(self.device)
+        attention_mask = attention_mask.to(self.device)
+        with torch.inference_mode():
+            embeds = self._embed(input_ids)
+            if pixels is not None:
+                features = self.family.image_features(pixels).to(embeds.dtype)
+                image_mask = (input_ids == self.family.image_token_id).unsqueeze(-1)
+                embeds = embeds.masked_scatter(image_mask, features)
+            position_ids, next_pos = self.family.prefill_positions(input_ids, attention_mask, pixels)
+            cache = DynamicCache(config=self._text_model.config)
+            out = self._text_model(
+                inputs_embeds=embeds,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=cache,
+                use_cache=True,
+            )
+            h = out.last_hidden_state[:, -1]
+        return DecodeState(cache=cache, attention_mask=attention_mask, next_pos=next_pos, h=h.clone())
+
+    # ----------------------------------------------------------------------------------------------- decoding
+    def _step_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
+        # A ready 4-D mask for one query per row: transformers then skips its own mask building, which checks
+        # `mask.all()` on the host (a device sync per token).
+        visible = attention_mask.bool()[:, None, None, :]
+        if self.config.attn_implementation == "sdpa":
+            return visible
+        zero = torch.zeros((), dtype=self.dtype, device=visible.device)
+        return torch.where(visible, zero, torch.finfo(self.dtype).min)
+
+    def step(self, state: DecodeState, tokens: torch.Tensor) -> torch.Tensor:
+        """Append one token per row and advance the cache.
+
+        Args:
+            state: The batch's decode state (updated in place).
+            tokens: (B,) long token ids, on the backbone's device.
+
+        Returns:
+            (B, d) context embeddings after the new tokens (also stored in ``state.h``).
+        """
+        if tokens.shape != (state.batch_size,):
+            raise ValueError(f"tokens has shape {tuple(tokens.shape)}; expected ({state.batch_size},), one per row")
+        self._check_length(state.length + 1)
+        with torch.inference_mode():
+            embeds = self._embed(tokens.view(-1, 1))
+            ones = state.attention_mask.new_ones((state.batch_size, 1))
+            state.attention_mask = torch.cat([state.attention_mask, ones], dim=1)
+            out = self._text_model(
+                inputs_embeds=embeds,
+                attention_mask=self._step_mask(state.attention_mask),
+                position_ids=self.family.step_positions(state.next_pos),
+                past_key_values=state.cache,
+                use_cache=True,
+            )
+            state.next_pos = state.next_pos + 1
+            h = out.last_hidden_state[:, -1]
+        state.h = h.clone()
+        return state.h
+
+    def replace_rows(self, state: DecodeState, rows: Sequence[int], contexts: Sequence[Context]) -> DecodeState:
+        """Start new conversations in some rows without touching the others (vector-env autoreset).
+
+        The new contexts are prefilled on their own and their keys, values, mask and positions are spliced into the
+        batch, so each replaced row continues exactly as it would in a batch of its own.
+
+        Args:
+            state: The batch's decode state (updated in place).
+            rows: Distinct row indices to replace.
+            contexts: One new context per index in ``rows``.
+
+        Returns:
+            ``state``, for chaining; ``state.h[rows]`` holds the new rows' context embeddings.
+        """
+        rows = list(rows)
+        if len(rows) != len(contexts):
+            raise ValueError(f"got {len(rows)} rows but {len(contexts)} contexts; pass one context per row")
+        if not rows:
+            return state
+        if len(set(rows)) != len(rows) or not all(0 <= r < state.batch_size for r in rows):
+            raise ValueError(f"rows={rows} must be distinct indices in [0, {state.batch_size})")
+        fresh = self.prefill(contexts)
+        index = torch.tensor(rows, dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            splice_rows(state, index, fresh)
+        state.h = state.h.index_copy(0, index, fresh.h)
+        return state
