@@ -110,8 +110,13 @@ def load_pcogalign_with_report(
     policy = ErrorPolicy(on_error, report)
     source = {Split.SFT: train, Split.RL: train, Split.TEST_ID: test_id, Split.TEST_OOD: test_ood}[split]
     if source is None:
-        option = {Split.SFT: "train", Split.RL: "train", Split.TEST_ID: "test_id", Split.TEST_OOD: "test_ood"}[split]
-        raise ValueError(f"split {split.value!r} needs the {option!r} file (e.g. HCMAS-train.json / HCMAS-test.json)")
+        option, example = {
+            Split.SFT: ("train", "HCMAS-train.json"),
+            Split.RL: ("train", "HCMAS-train.json"),
+            Split.TEST_ID: ("test_id", "HCMAS-test.json, the test file of the training location set"),
+            Split.TEST_OOD: ("test_ood", "HCSHR-test.json, the test file of the other location set"),
+        }[split]
+        raise ValueError(f"split {split.value!r} needs the {option} file (e.g. {example}); it was not given")
     report.files = expand_paths(source, "PCogAlignBench")
     records = [rec for file in report.files for rec in read_records(file, policy)]
     duplicates = duplicate_ids(records)
