@@ -167,7 +167,7 @@ SITUATIONS: tuple[SituationSpec, ...] = (
         (
             "I'm completely worn out. What should I do?",
             "I can barely keep my eyes open. [Any advice|Help]?",
-            "I have no energy left today. How can I get through this?",
+            "I have no energy today. How can I get through this?",
         ),
     ),
     _situation(
