@@ -273,7 +273,9 @@ class ChatClient:
                             err.retry_after_s,
                         ) from None
                     delay = max(delay, err.retry_after_s)
-                logger.info("judge request failed (%s); retry %d/%d in %.3f s", err, attempt + 1, self.max_retries, delay)
+                logger.info(
+                    "judge request failed (%s); retry %d/%d in %.3f s", err, attempt + 1, self.max_retries, delay
+                )
                 self.stats.add_retry(err.cause)
                 time.sleep(delay)
                 attempt += 1

@@ -120,6 +120,9 @@ class LLMJudgeConfig:
             raise ValueError(f"image_format must be 'JPEG' or 'PNG', got {self.image_format!r}")
 
 
+_ABORTED = "aborted"  # cause of pairs skipped in "raise" mode once another pair failed (never reported)
+
+
 @dataclass(frozen=True)
 class _PairFailure:
     """Why one pair could not be scored."""
@@ -211,9 +214,12 @@ class LLMJudge:
         images = self._encode_images(samples)
 
         outcomes: list[JudgeResult | _PairFailure | None] = [None] * n
+        # Set by the first failing pair in "raise" mode, so that workers stop sending requests for a batch that is
+        # going to raise anyway.
+        abort = threading.Event() if self.config.on_failure == "raise" else None
         with ThreadPoolExecutor(max_workers=min(self.config.concurrency, n), thread_name_prefix="llm-judge") as pool:
             futures: dict[Future[JudgeResult | _PairFailure], int] = {
-                pool.submit(self._judge_pair, samples[i], replies[i], images[samples[i].id], seeds[i]): i
+                pool.submit(self._judge_pair, samples[i], replies[i], images[samples[i].id], seeds[i], abort): i
                 for i in range(n)
             }
             pending = set(futures)
@@ -223,7 +229,9 @@ class LLMJudge:
                     i = futures[future]
                     outcome = future.result()  # _judge_pair returns failures; an exception here is a bug: propagate
                     outcomes[i] = outcome
-                    if isinstance(outcome, _PairFailure) and self.config.on_failure == "raise":
+                    if isinstance(outcome, _PairFailure) and abort is not None:
+                        if outcome.cause == _ABORTED:
+                            continue  # skipped because another pair failed; that pair's error is the one raised
                         # Requests not yet sent are dropped; the pool still waits for those in flight, so no
                         # thread outlives the call.
                         for other in pending:
@@ -259,9 +267,25 @@ class LLMJudge:
         return urls
 
     def _judge_pair(
+        self,
+        sample: Sample,
+        reply: str,
+        image: str | _PairFailure,
+        seed: np.random.SeedSequence,
+        abort: threading.Event | None,
+    ) -> JudgeResult | _PairFailure:
+        """Score one pair; failures are returned, not raised, and set ``abort`` (when given)."""
+        if abort is not None and abort.is_set():
+            return _PairFailure(_ABORTED, "skipped after another pair of the batch failed")
+        outcome = self._request_scores(sample, reply, image, seed)
+        if isinstance(outcome, _PairFailure) and abort is not None:
+            abort.set()
+        return outcome
+
+    def _request_scores(
         self, sample: Sample, reply: str, image: str | _PairFailure, seed: np.random.SeedSequence
     ) -> JudgeResult | _PairFailure:
-        """Score one pair: request, parse, re-ask on an unusable answer. Failures are returned, not raised."""
+        """Request, parse, and re-ask on an unusable answer."""
         if isinstance(image, _PairFailure):
             return image
         rng = np.random.default_rng(seed)

@@ -110,7 +110,9 @@ def _dialogue_text(sample: Sample) -> str:
 def _mmrole_prompt(sample: Sample, reply: str) -> tuple[str, str]:
     persona = sample.persona
     if not isinstance(persona, CharacterProfile):
-        raise TypeError(f"sample {sample.id!r}: an MMRole sample needs a CharacterProfile, got {type(persona).__name__}")
+        raise TypeError(
+            f"sample {sample.id!r}: an MMRole sample needs a CharacterProfile, got {type(persona).__name__}"
+        )
     system = (
         "You are an expert evaluator of multimodal role-playing agents. A role-playing agent plays a character "
         "talking with a human about an image. You compare two responses of the character to the same turn and "

@@ -239,7 +239,8 @@ def test_mmrole_prompt_has_the_context_reference_candidate_and_image(
     text = request.user_text()
     for expected in ("Captain Brine", "gruff but kind", "Steady as she goes!", "nosy neighbour",
                      "Aye, the sea is calm today.", "What is that red thing in the middle?",
-                     "## Response A (Captain Brine)\nA red buoy, lad.", "## Response B (Captain Brine)\nA big red buoy."):
+                     "## Response A (Captain Brine)\nA red buoy, lad.",
+                     "## Response B (Captain Brine)\nA big red buoy."):
         assert expected in text, expected
     for dim in MMROLE_DIMENSIONS:
         assert dim in body["messages"][0]["content"]
@@ -325,3 +326,43 @@ def test_judge_survives_pickling(make_judge: MakeJudge, fake_server: FakeChatSer
 
 def _user_text(body: dict[str, Any]) -> str:
     return "\n".join(p["text"] for p in body["messages"][1]["content"] if p["type"] == "text")
+
+
+def test_raise_mode_stops_sending_once_a_pair_failed(
+    make_judge: MakeJudge, fake_server: FakeChatServer, mmrole_sample: Sample
+) -> None:
+    fake_server.push(error(400))
+    judge = make_judge(concurrency=1, on_failure="raise")
+    with pytest.raises(JudgeError, match=r"sample 'mm-0' \(http_error\)"):
+        judge.score([replace(mmrole_sample, id=f"mm-{i}") for i in range(6)], ["x"] * 6)
+    assert len(fake_server.requests) == 1
+    assert judge.stats.snapshot()["failures/http_error"] == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"base_url": "localhost:8000/v1"}, "base_url must be an http"),
+        ({"base_url": "http://h/v1/chat/completions"}, "stop before '/chat/completions'"),
+        ({"model": " "}, "model must name"),
+        ({"timeout_s": 0}, "timeout_s must be > 0"),
+        ({"backoff_base_s": 2.0, "backoff_max_s": 1.0}, "backoff_max_s \\(1.0\\) must be >= backoff_base_s"),
+        ({"max_retries": -1}, "max_retries must be an integer >= 0"),
+        ({"concurrency": 0}, "concurrency must be an integer >= 1"),
+        ({"max_tokens": 1.5}, "max_tokens must be an integer"),
+        ({"temperature": 3.0}, "temperature must be in"),
+        ({"on_failure": "mean"}, "on_failure must be 'raise' or 'flag', got 'mean'"),
+        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"image_max_side": 2}, "image_max_side must be"),
+        ({"image_format": "GIF"}, "image_format must be"),
+    ],
+)
+def test_config_rejects_bad_values(overrides: dict[str, Any], message: str) -> None:
+    settings: dict[str, Any] = {"base_url": "http://127.0.0.1:1/v1", "model": "m", **overrides}
+    with pytest.raises(ValueError, match=message):
+        LLMJudgeConfig(**settings)
+
+
+def test_unknown_task_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown task 'chess'"):
+        LLMJudge("chess", LLMJudgeConfig(base_url="http://127.0.0.1:1/v1", model="m"))  # type: ignore[arg-type]
