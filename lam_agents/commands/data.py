@@ -46,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     real.add_argument("--image-root", type=Path, default=None, help="directory that record image paths start from")
     real.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="bad records: stop or skip")
     real.add_argument("--dialogues", type=Path, nargs="+", default=None, help="MMRole in-distribution dialogues")
-    real.add_argument("--ood-dialogues", type=Path, nargs="+", default=None, help="MMRole out-of-distribution dialogues")
+    real.add_argument(
+        "--ood-dialogues", type=Path, nargs="+", default=None, help="MMRole out-of-distribution dialogues"
+    )
     real.add_argument("--profiles", type=Path, nargs="+", default=None, help="MMRole profile directories/files")
     real.add_argument("--train", type=Path, default=None, help="PCogAlignBench train file (sft, rl)")
     real.add_argument("--test-id", type=Path, default=None, help="PCogAlignBench in-distribution test file")

@@ -38,7 +38,10 @@ def test_show_real_mmrole_prints_samples_and_saves_pngs(main, tmp_path: Path, ca
     assert "[1] Otto_Brandt_comment_COCO_0/0" in out and "persona: Otto Brandt - Professor Otto Brandt" in out
     assert "Human: What are your thoughts when you see this image?" in out and "reference: A green square" in out
     pngs = sorted(tmp_path.glob("*.png"))
-    assert [p.name for p in pngs] == ["01_Otto_Brandt_comment_COCO_0_0.png", "02_Mirelle_Vance_human-role-dialogue_COCO_0_0.png"]
+    assert [p.name for p in pngs] == [
+        "01_Otto_Brandt_comment_COCO_0_0.png",
+        "02_Mirelle_Vance_human-role-dialogue_COCO_0_0.png",
+    ]
     with Image.open(pngs[0]) as img:
         assert img.format == "PNG" and img.size == (32, 32)
     assert f"image: {pngs[0]}" in out
@@ -50,7 +53,8 @@ def test_show_real_pcogalign_ood_shows_what_there_is(main, tmp_path: Path, capsy
     assert main(argv) == 0
     out = " ".join(capsys.readouterr().out.split())  # text is wrapped at 100 columns
     assert "3 of 3 samples" in out and "[3] HCSHR-test-2" in out
-    assert "ind_11: Partner at Home; Cashier at Store; Nurse at Hospital; Customer at Restaurant; now at Restaurant" in out
+    assert "ind_11: Partner at Home; Cashier at Store; Nurse at Hospital; Customer at Restaurant;" in out
+    assert "now at Restaurant" in out
     assert "(as Customer); situation: An orange plate of food has gone cold on a table." in out
     assert "User: My food is cold, should I say something?" in out
     assert len(list(tmp_path.glob("*.png"))) == 3
@@ -81,7 +85,9 @@ def test_skipped_records_are_reported(main, tmp_path: Path, capsys: pytest.Captu
     assert "3 records -> 2 samples (0 without a reply, 1 skipped); skipped by kind: missing_image: 1" in out
 
 
-def test_usage_and_load_errors_give_a_message_and_an_exit_code(main, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_usage_and_load_errors_give_a_message_and_an_exit_code(
+    main, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     assert main(["data", "show", "--task", "mmrole", "--source", "real"]) == 2
     assert "--source real needs --image-root" in capsys.readouterr().err
     assert main(["data", "show", "--task", "mmrole", "--source", "real", "--image-root", str(MM / "images")]) == 2

@@ -163,7 +163,8 @@ def _profile_from_value(file: Path, name: str, value: Any) -> CharacterProfile:
         return _profile_from_markdown(name, value)
     if not isinstance(value, dict):
         raise DatasetError(
-            file, f"character {name!r}", "wrong_type", f"profile must be an object or a text, got {type(value).__name__}",
+            file, f"character {name!r}", "wrong_type",
+            f"profile must be an object or a text, got {type(value).__name__}",
             f"give the profile as an object with keys {', '.join(PROFILE_FIELDS)}",
         )
     fields: dict[str, str] = {}

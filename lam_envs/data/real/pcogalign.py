@@ -72,7 +72,9 @@ def load_pcogalign(
     on_error: OnError = "raise",
 ) -> list[Sample]:
     """Load one split of PCogAlignBench as samples. See :func:`load_pcogalign_with_report` (same arguments)."""
-    samples, _ = load_pcogalign_with_report(train, test_id, test_ood, image_root, split=split, seed=seed, on_error=on_error)
+    samples, _ = load_pcogalign_with_report(
+        train, test_id, test_ood, image_root, split=split, seed=seed, on_error=on_error
+    )
     return samples
 
 

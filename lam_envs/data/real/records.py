@@ -103,7 +103,9 @@ def read_records(path: Path, policy: ErrorPolicy) -> list[RawRecord]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(path, None, "bad_file", f"cannot read the file ({exc})", "check that it is UTF-8 text") from None
+        raise DatasetError(
+            path, None, "bad_file", f"cannot read the file ({exc})", "check that it is UTF-8 text"
+        ) from None
     if path.suffix == ".jsonl":
         return _read_jsonl(path, text, policy)
     try:
@@ -161,7 +163,9 @@ def _read_jsonl(path: Path, text: str, policy: ErrorPolicy) -> list[RawRecord]:
 def require_mapping(rec: RawRecord, value: Any, name: str) -> dict[str, Any]:
     """Return ``value`` if it is a JSON object, else a ``wrong_type`` error naming field ``name``."""
     if not isinstance(value, dict):
-        raise rec.error("wrong_type", f"{name} must be a JSON object, got {_type_name(value)}", f"make {name} an object")
+        raise rec.error(
+            "wrong_type", f"{name} must be a JSON object, got {_type_name(value)}", f"make {name} an object"
+        )
     return value
 
 

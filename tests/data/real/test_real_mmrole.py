@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -110,7 +110,10 @@ def test_profile_key_variants_and_chinese_markdown_headings(tmp_path: Path) -> N
                     "relationships": "friends",
                     "catchphrases": ["one", "two"],
                 },
-                "悟空": "### 简要介绍\n石猴。\n### 性格特点\n勇敢。\n### 人物经历\n大闹天宫。\n### 人际关系\n师父。\n### 名言\n俺老孙在！",
+                "悟空": (
+                    "### 简要介绍\n石猴。\n### 性格特点\n勇敢。\n### 人物经历\n大闹天宫。\n"
+                    "### 人际关系\n师父。\n### 名言\n俺老孙在！"
+                ),
                 "Plain": "Just a paragraph without headings.",
             },
             ensure_ascii=False,
@@ -120,7 +123,8 @@ def test_profile_key_variants_and_chinese_markdown_headings(tmp_path: Path) -> N
     profiles = load_character_profiles(path)
     assert profiles["ada"] == CharacterProfile("Ada", "intro", "bold", "story", "friends", "one\ntwo")
     assert profiles["悟空"] == CharacterProfile("悟空", "石猴。", "勇敢。", "大闹天宫。", "师父。", "俺老孙在！")
-    assert profiles["plain"].introduction == "Just a paragraph without headings." and profiles["plain"].personality == ""
+    assert profiles["plain"].introduction == "Just a paragraph without headings."
+    assert profiles["plain"].personality == ""
 
 
 def test_a_broken_profile_always_raises(tmp_path: Path) -> None:
@@ -192,9 +196,10 @@ BAD_RECORDS: list[tuple[str, Any, str]] = [
     ),
     ("duplicate_id", dict(GOOD, image="good2.png"), r"id 'good' is already used by record #0"),
 ]
+BAD_IDS = [f"{kind}-{i}" for i, (kind, _, _) in enumerate(BAD_RECORDS)]
 
 
-@pytest.mark.parametrize(("kind", "bad", "message"), BAD_RECORDS, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(BAD_RECORDS)])
+@pytest.mark.parametrize(("kind", "bad", "message"), BAD_RECORDS, ids=BAD_IDS)
 def test_bad_record_raises_with_file_record_and_fix(
     tmp_path: Path, image_root: Path, kind: str, bad: Any, message: str
 ) -> None:
@@ -207,7 +212,7 @@ def test_bad_record_raises_with_file_record_and_fix(
     assert str(path) in str(err) and "Fix: " in str(err)
 
 
-@pytest.mark.parametrize(("kind", "bad", "message"), BAD_RECORDS, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(BAD_RECORDS)])
+@pytest.mark.parametrize(("kind", "bad", "message"), BAD_RECORDS, ids=BAD_IDS)
 def test_bad_record_is_skipped_counted_and_logged(
     tmp_path: Path, image_root: Path, caplog: pytest.LogCaptureFixture, kind: str, bad: Any, message: str
 ) -> None:
@@ -236,9 +241,11 @@ def test_malformed_jsonl_line_raises_or_is_skipped(tmp_path: Path, image_root: P
 
 
 @pytest.mark.parametrize("on_error", ["raise", "skip"])
-def test_a_json_file_that_does_not_parse_raises_in_both_modes(tmp_path: Path, image_root: Path, on_error: str) -> None:
+def test_a_json_file_that_does_not_parse_raises_in_both_modes(
+    tmp_path: Path, image_root: Path, on_error: Literal["raise", "skip"]
+) -> None:
     path = tmp_path / "dialogues.json"
     path.write_text('[{"id": "a",', encoding="utf-8")
     with pytest.raises(DatasetError, match=r"not valid JSON .* line 1") as info:
-        load_mmrole(None, PROFILES, image_root, split="test_ood", ood_dialogues=path, on_error=on_error)  # type: ignore[arg-type]
+        load_mmrole(None, PROFILES, image_root, split="test_ood", ood_dialogues=path, on_error=on_error)
     assert info.value.kind == "malformed_json" and info.value.record is None

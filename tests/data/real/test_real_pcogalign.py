@@ -51,7 +51,8 @@ def test_record_becomes_one_user_turn_with_the_profile_and_golden_response() -> 
     assert [(t.role, t.speaker, t.text) for t in sample.dialogue] == [("user", "User", record["query"])]
     assert sample.reference == record["golden_response"] and sample.task == "pcogalign"
     assert sample.image.load().size == (32, 32)
-    assert role_set_text(persona.role_set) == "Partner at Home; Cashier at Store; Nurse at Hospital; Customer at Restaurant"
+    expected = "Partner at Home; Cashier at Store; Nurse at Hospital; Customer at Restaurant"
+    assert role_set_text(persona.role_set) == expected
 
 
 def test_records_with_ids_keep_them_and_missing_individual_falls_back_to_the_role_set(
@@ -86,7 +87,9 @@ GOOD: dict[str, Any] = {
     "query": "What should I do?",
     "image": {"file_path": "good.png"},
     "golden_response": "Take one calm step.",
-    "eval_info": {"sub_set": "HCMAS", "individual": "p1", "location": "Home", "ImageDesc": "A pot.", "EvalHelp": "Calm."},
+    "eval_info": {
+        "sub_set": "HCMAS", "individual": "p1", "location": "Home", "ImageDesc": "A pot.", "EvalHelp": "Calm."
+    },
 }
 
 
@@ -131,9 +134,10 @@ def _write(tmp_path: Path, bad: Any) -> Path:
     path = tmp_path / "HCSHR-test.json"
     path.write_text(json.dumps([first, second]), encoding="utf-8")
     return path
+BAD_IDS = [f"{kind}-{i}" for i, (kind, _, _) in enumerate(BAD_RECORDS)]
 
 
-@pytest.mark.parametrize(("kind", "bad", "message"), BAD_RECORDS, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(BAD_RECORDS)])
+@pytest.mark.parametrize(("kind", "bad", "message"), BAD_RECORDS, ids=BAD_IDS)
 def test_bad_record_raises_with_file_record_and_fix(
     tmp_path: Path, image_root: Path, kind: str, bad: Any, message: str
 ) -> None:
@@ -145,7 +149,7 @@ def test_bad_record_raises_with_file_record_and_fix(
     assert "Fix: " in str(err)
 
 
-@pytest.mark.parametrize(("kind", "bad", "message"), BAD_RECORDS, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(BAD_RECORDS)])
+@pytest.mark.parametrize(("kind", "bad", "message"), BAD_RECORDS, ids=BAD_IDS)
 def test_bad_record_is_skipped_counted_and_logged(
     tmp_path: Path, image_root: Path, caplog: pytest.LogCaptureFixture, kind: str, bad: Any, message: str
 ) -> None:

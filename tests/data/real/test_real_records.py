@@ -16,7 +16,8 @@ def test_a_directory_stands_for_its_data_files_in_sorted_order(tmp_path: Path) -
         (tmp_path / name).write_text("[]", encoding="utf-8")
     files = expand_paths(tmp_path, "test")
     assert [f.relative_to(tmp_path).as_posix() for f in files] == ["a.jsonl", "b/a.json", "b/z.json"]
-    assert expand_paths([tmp_path / "b/z.json", tmp_path / "a.jsonl"], "test") == [tmp_path / "b/z.json", tmp_path / "a.jsonl"]
+    given = [tmp_path / "b/z.json", tmp_path / "a.jsonl"]
+    assert expand_paths(given, "test") == given
 
 
 def test_missing_paths_and_empty_directories_are_errors(tmp_path: Path) -> None:
