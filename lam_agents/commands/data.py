@@ -108,7 +108,7 @@ def _load(args: argparse.Namespace) -> tuple[list[Sample], str]:
             from lam_envs.data.synthetic import synthetic_samples
         except ImportError as exc:
             raise _UsageError(f"the synthetic tasks are not available in this installation ({exc}); use --source real")
-        return synthetic_samples(args.task, args.split, seed=args.seed, n=args.n), ""
+        return synthetic_samples(args.task, Split.parse(args.split), seed=args.seed, n=args.n), ""
     image_root = getattr(args, "image_root", None)
     if image_root is None:
         raise _UsageError("--source real needs --image-root (the directory record image paths start from)")
