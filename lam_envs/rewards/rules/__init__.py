@@ -1,0 +1,51 @@
+"""Rule-based judges for the synthetic tasks: the paper's rubrics as transparent, fast, deterministic rules.
+
+They need a sample's synthetic ground truth (scene, persona lexicons), so they judge the embedded tier only; real
+data goes to the LLM judge. Use :func:`rule_judge` for a judge whose fluency model knows the task's whole synthetic
+language, or build :class:`MMRoleRuleJudge` / :class:`PCogAlignRuleJudge` with your own corpus.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from lam_envs.data.types import TASKS, Split, Task
+from lam_envs.rewards.rules.core import RuleJudge
+from lam_envs.rewards.rules.mmrole import MMRoleRuleJudge
+from lam_envs.rewards.rules.pcogalign import PCogAlignRuleJudge
+
+__all__ = ["MMRoleRuleJudge", "PCogAlignRuleJudge", "RuleJudge", "rule_judge", "synthetic_corpus"]
+
+logger = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=4)
+def synthetic_corpus(task: Task, seed: int = 0) -> tuple[str, ...]:
+    """Every reference and dialogue turn of the task's synthetic data (all splits) for ``seed``.
+
+    This is the judge's model of the task's language: fluency counts a word pair as plausible when this corpus
+    has it.
+    """
+    from lam_envs.data.synthetic import synthetic_samples
+
+    texts: list[str] = []
+    for split in Split:
+        for sample in synthetic_samples(task, split, seed=seed):
+            texts.append(sample.reference)
+            texts.extend(t.text for t in sample.dialogue)
+    logger.debug("synthetic corpus for %s (seed %d): %d texts", task, seed, len(texts))
+    return tuple(texts)
+
+
+def rule_judge(task: Task | str) -> RuleJudge:
+    """The rule-based judge for ``task``, with the task's synthetic corpus as its fluency model.
+
+    Raises:
+        ValueError: if ``task`` is not one of the tasks.
+    """
+    if task == "mmrole":
+        return MMRoleRuleJudge(synthetic_corpus("mmrole"))
+    if task == "pcogalign":
+        return PCogAlignRuleJudge(synthetic_corpus("pcogalign"))
+    raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")

@@ -1,0 +1,226 @@
+"""Machinery shared by the rule-based judges: lexicon scoring, anti-hacking multipliers, batching and caching.
+
+A rule judge turns each text (the candidate or the sample's reference) into :class:`TextFeatures`, then scores every
+dimension from the candidate's features *and* the reference's (credit saturates at what the reference achieves, so
+stuffing more persona words than a good reply uses earns nothing). A shared multiplier (length window, degenerate
+repetition, fluency gate, lexicon stuffing, fact stuffing) then scales every dimension, because a judge reading a
+four-times-too-long, repetitive or word-salad reply marks it down on everything, not on one axis.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Generic, Iterable, Sequence, TypeVar
+
+from lam_envs.data.types import Sample, Task
+from lam_envs.rewards.base import JudgeResult
+from lam_envs.rewards.rules.facts import SCENE_WORDS, FactCheck, scene_slots
+from lam_envs.rewards.rules.text import (
+    FUNCTION_WORDS,
+    Phrases,
+    TextStats,
+    fluency_gate,
+    length_factor,
+    repetition_factor,
+    text_bigrams,
+    text_vocabulary,
+)
+
+logger = logging.getLogger(__name__)
+
+_CONTEXT_CACHE_SIZE = 4096
+_QUERY_STOPWORDS = FUNCTION_WORDS | frozenset(
+    "see think tell look picture image photo here there what whats about please can could really".split()
+)
+
+
+def query_keywords(text: str) -> frozenset[str]:
+    """Content words of a user turn (what an on-topic reply is expected to pick up)."""
+    return frozenset(w for w in TextStats(text).tokens if len(w) > 2 and w not in _QUERY_STOPWORDS)
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """A persona's own phrases and everyone else's, for one judged aspect (e.g. personality).
+
+    Attributes:
+        own: phrases that credit the reply.
+        others: phrases of other personas that count against it.
+    """
+
+    own: Phrases
+    others: Phrases
+
+    @classmethod
+    def of(cls, own: Iterable[str], others: Iterable[str]) -> Lexicon:
+        own_p = Phrases.of(own)
+        # A phrase both personas use says nothing about who speaks: it credits, never penalises.
+        others_p = Phrases.of(others).without(own_p)
+        return cls(own_p, others_p)
+
+
+@dataclass(frozen=True)
+class LexiconHits:
+    """How a text uses a :class:`Lexicon`.
+
+    Attributes:
+        own: distinct own phrases used.
+        others: distinct phrases of other personas used.
+        own_tokens: tokens covered by own phrases, repeats included (for stuffing density).
+    """
+
+    own: int
+    others: int
+    own_tokens: int
+
+    @classmethod
+    def of(cls, lexicon: Lexicon, stats: TextStats) -> LexiconHits:
+        hits = lexicon.own.hits(stats)
+        return cls(len(hits), lexicon.others.distinct(stats), sum(n * len(k.split()) for k, n in hits.items()))
+
+
+def lexicon_quality(cand: LexiconHits, ref: LexiconHits, *, cap: int = 2, penalty: float = 0.5) -> float:
+    """Saturating own-lexicon credit minus a penalty per distinct phrase of another persona, in ``[0, 1]``.
+
+    Credit is full at ``min(cap, reference's hits)`` distinct phrases (at least one).
+    """
+    need = max(1, min(cap, ref.own))
+    return max(0.0, min(cand.own, need) / need - penalty * cand.others)
+
+
+def fact_quality(cand: FactCheck, ref: FactCheck, *, cap: int = 3) -> float:
+    """Precision-weighted credit for true scene claims: coverage x precision squared, in ``[0, 1]``.
+
+    Coverage is full at ``min(cap, reference's true claims)`` distinct true claims (at least one); precision is
+    squared so that a list of every colour and shape (mostly false claims) scores near zero.
+    """
+    need = max(1, min(cap, ref.n_true))
+    return min(cand.n_true, need) / need * cand.precision**2
+
+
+def stuffing_factor(density: float, density_ref: float, *, floor: float = 0.25) -> float:
+    """Multiplier for persona-word stuffing: 1 up to ``max(floor, 1.3 x the reference's density)``, then falls."""
+    threshold = max(floor, 1.3 * density_ref)
+    if density <= threshold:
+        return 1.0
+    return max(0.1, 1.0 - 2.5 * (density - threshold))
+
+
+def repeat_factor(count: int, count_ref: int) -> float:
+    """Multiplier for a signature phrase (catchphrase, role name) used more often than the reference uses it."""
+    excess = count - max(1, count_ref)
+    return 1.0 if excess <= 0 else 1.0 / (1.0 + 0.6 * excess)
+
+
+def false_fact_factor(n_false: int, n_false_ref: int) -> float:
+    """Multiplier for many false scene claims (a list of everything): -12% per false claim beyond one."""
+    excess = n_false - max(1, n_false_ref)
+    return 1.0 if excess <= 0 else max(0.2, 1.0 - 0.12 * excess)
+
+
+def shared_multiplier(
+    cand: TextStats, ref: TextStats, fluency: float, fluency_ref: float
+) -> tuple[float, float, float]:
+    """The three text-only multipliers: (length window, repetition, fluency gate)."""
+    return (
+        length_factor(cand.n, ref.n),
+        repetition_factor(cand.repetition, ref.repetition),
+        fluency_gate(fluency, fluency_ref),
+    )
+
+
+C = TypeVar("C")  # a judge's per-sample context
+F = TypeVar("F")  # a judge's per-text features
+
+
+class RuleJudge(Generic[C, F]):
+    """Base of the rule-based judges: batching, per-sample caching and the failure path.
+
+    Subclasses implement :meth:`_context` (what a sample fixes: persona lexicons, scene, expected answer; built
+    once per sample and cached), :meth:`_features` (one text read against a context) and :meth:`_dimensions`
+    (candidate features vs reference features -> 0-10 score per dimension).
+
+    Args:
+        corpus: texts of the task's language (e.g. every synthetic reference and dialogue turn); their words and
+            word pairs are what fluency counts as known and plausible. Each sample's own reference, dialogue and
+            persona texts are always added.
+    """
+
+    task: Task
+    dimensions: tuple[str, ...]
+
+    def __init__(self, corpus: Iterable[str] = ()) -> None:
+        texts = list(corpus)
+        self.slots: dict[str, str] = {**scene_slots(), **self._slot_words()}
+        self._vocabulary = frozenset(text_vocabulary(texts) | SCENE_WORDS | set(self.slots))
+        self._bigrams = frozenset(text_bigrams(texts, self.slots))
+        self._contexts: dict[Sample, tuple[C, F, dict[str, float]]] = {}
+
+    def _slot_words(self) -> dict[str, str]:
+        """Words the task's templates swap freely (persona lexicons...), mapped to their slot name."""
+        raise NotImplementedError
+
+    def _context(self, sample: Sample) -> C:
+        raise NotImplementedError
+
+    def _features(self, ctx: C, stats: TextStats) -> F:
+        raise NotImplementedError
+
+    def _dimensions(self, ctx: C, cand: F, ref: F) -> dict[str, float]:
+        raise NotImplementedError
+
+    def _language(self, sample_texts: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
+        """The vocabulary and word pairs for one sample: the corpus's plus the sample's own texts."""
+        texts = list(sample_texts)
+        return self._vocabulary | text_vocabulary(texts), self._bigrams | text_bigrams(texts, self.slots)
+
+    def _prepared(self, sample: Sample) -> tuple[C, F, dict[str, float]]:
+        hit = self._contexts.get(sample)
+        if hit is None:
+            ctx = self._context(sample)
+            ref = self._features(ctx, TextStats(sample.reference))
+            hit = (ctx, ref, self._dimensions(ctx, ref, ref))
+            if len(self._contexts) >= _CONTEXT_CACHE_SIZE:
+                self._contexts.clear()
+            self._contexts[sample] = hit
+        return hit
+
+    def score(self, samples: Sequence[Sample], replies: Sequence[str]) -> list[JudgeResult]:
+        """Judge ``replies[i]`` as the answer to ``samples[i]``.
+
+        A pair the rules cannot judge (wrong task, or real data without a synthetic scene) gets a
+        :meth:`JudgeResult.failure` naming the reason; it never gets a made-up score.
+
+        Raises:
+            ValueError: if the two sequences differ in length.
+        """
+        if len(samples) != len(replies):
+            raise ValueError(f"got {len(samples)} samples but {len(replies)} replies; pass one reply per sample")
+        out: list[JudgeResult] = []
+        for sample, reply in zip(samples, replies):
+            if sample.task != self.task:
+                out.append(JudgeResult.failure(f"{type(self).__name__} judges {self.task!r}, got a {sample.task!r}"))
+                continue
+            if sample.scene is None:
+                out.append(
+                    JudgeResult.failure(
+                        f"sample {sample.id!r} has no synthetic scene; rule judges need one (use the LLM judge for "
+                        "real data)"
+                    )
+                )
+                continue
+            ctx, ref_features, ref_scores = self._prepared(sample)
+            if reply == sample.reference:
+                cand_scores = dict(ref_scores)
+            elif not reply.strip():
+                cand_scores = dict.fromkeys(self.dimensions, 0.0)
+            else:
+                cand_scores = self._dimensions(ctx, self._features(ctx, TextStats(reply)), ref_features)
+            out.append(JudgeResult(candidate=cand_scores, reference=dict(ref_scores)))
+        return out
+
+
+def to_scores(dimensions: Sequence[str], qualities: Sequence[float], multiplier: float) -> dict[str, float]:
+    """Scale per-dimension qualities in ``[0, 1]`` by the shared multiplier onto the 0-10 scale (4 decimals)."""
+    return {d: round(10.0 * min(1.0, max(0.0, q)) * multiplier, 4) for d, q in zip(dimensions, qualities)}

@@ -1,0 +1,238 @@
+"""Judge self-check: does a judge rank the reference above every way a reply can go wrong (or be gamed)?
+
+Each *degraded kind* turns a sample into a reply: the reference itself, a fluent reply that is wrong for this sample
+(another persona's, another image's, another role's), a broken one (shuffled, empty, truncated, repeated), or a
+reward hack an RL policy would find (catchphrase spam, a list of persona words, every colour and shape listed,
+padding to 4x). :func:`self_check` scores each kind on many samples; a sound judge gives the reference a ratio of
+about 1 and every other kind clearly less.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from lam_envs.data.scenes import COLORS, SHAPES
+from lam_envs.data.types import CharacterProfile, Sample, UserProfile
+from lam_envs.rewards.base import Reward
+
+Degrader = Callable[[Sample, Sequence[Sample], np.random.Generator], str]
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def _pick(rng: np.random.Generator, pool: Sequence[Sample], sample: Sample, what: str) -> Sample:
+    if not pool:
+        raise ValueError(f"no other sample to take {what} from for sample {sample.id!r}; pass more samples")
+    return pool[int(rng.integers(len(pool)))]
+
+
+def reference(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """The reference reply itself (the judge's calibration point: ratio 1)."""
+    return sample.reference
+
+
+def other_character(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """A fluent reply by another persona (another character, or for another person)."""
+    pool = [o for o in others if o.persona_key != sample.persona_key]
+    return _pick(rng, pool, sample, "another persona").reference
+
+
+def other_image(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """A fluent, in-persona reply about another image (the same persona's reference for a different scene)."""
+    pool = [o for o in others if o.persona_key == sample.persona_key and o.scene != sample.scene]
+    if not pool:
+        pool = [o for o in others if o.scene != sample.scene]
+    return _pick(rng, pool, sample, "another image").reference
+
+
+def shuffled(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """The reference's words in random order."""
+    words = _words(sample.reference)
+    return " ".join(words[int(i)] for i in rng.permutation(len(words)))
+
+
+def empty(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """No reply at all."""
+    return ""
+
+
+def _signature(sample: Sample) -> str:
+    persona = sample.persona
+    if isinstance(persona, CharacterProfile):
+        return persona.catchphrase
+    assert isinstance(persona, UserProfile)
+    return f"As a {persona.current_role} at the {persona.location}!"
+
+
+def catchphrase_spam(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """The reference with the persona's signature phrase after every sentence (the catchphrase; for PCogAlign
+    the role at the place)."""
+    phrase = _signature(sample)
+    parts = [p.strip() for p in sample.reference.replace("!", "!|").replace(".", ".|").replace("?", "?|").split("|")]
+    return " ".join(f"{p} {phrase}" for p in parts if p)
+
+
+def _persona_words(sample: Sample) -> list[str]:
+    persona = sample.persona
+    if isinstance(persona, CharacterProfile):
+        from lam_envs.data.synthetic.roster import character
+
+        spec = character(persona.name)
+        return list(spec.personality_words + spec.knowledge_words + spec.tone_markers)
+    from lam_envs.data.synthetic.situations import situation_for
+
+    assert isinstance(persona, UserProfile)
+    situation = situation_for(persona)
+    return [persona.current_role or "", persona.location, *situation.feeling_words, *situation.behavior_words]
+
+
+def persona_word_list(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """Every persona word the judge looks for, listed (character lexicons; role, place, feelings, behaviours)."""
+    words = [w for w in _persona_words(sample) if w]
+    words = [words[int(i)] for i in rng.permutation(len(words))]
+    return (", ".join(words) + ".").capitalize()
+
+
+def list_every_color_and_shape(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """The reference plus a sentence naming every colour and every shape (fishing for any answer word)."""
+    colors = ", ".join(COLORS)
+    shapes = ", ".join(s + "s" if not s.endswith("s") else s + "es" for s in SHAPES)
+    return f"{sample.reference} I see {colors} and {shapes}."
+
+
+def very_long(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """The reference repeated to four times its length."""
+    return " ".join([sample.reference] * 4)
+
+
+def very_short(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """The reference's first three words."""
+    return " ".join(_words(sample.reference)[:3])
+
+
+def degenerate_repetition(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """``"the the the ..."`` or the reference's first four words over and over, as long as the reference."""
+    n = len(_words(sample.reference))
+    if rng.random() < 0.5:
+        return " ".join(["the"] * n)
+    phrase = _words(sample.reference)[:4]
+    return " ".join((phrase * (n // max(len(phrase), 1) + 1))[:n])
+
+
+def other_role(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """PCogAlign: the reference rewritten as if the person were at another location of their role set.
+
+    Raises:
+        TypeError: for a sample without a PCogAlign user profile.
+    """
+    profile = sample.persona
+    if not isinstance(profile, UserProfile):
+        raise TypeError(f"other_role needs a PCogAlign sample, got persona {type(profile).__name__}")
+    choices = [(loc, role) for loc, role in profile.role_set if loc != profile.location]
+    if not choices:
+        raise ValueError(f"individual {profile.individual_id!r} has a single role; other_role needs two or more")
+    location, role = choices[int(rng.integers(len(choices)))]
+    text = sample.reference
+    if profile.current_role:
+        text = text.replace(profile.current_role, role)
+    return text.replace(profile.location, location)
+
+
+COMMON_KINDS: dict[str, Degrader] = {
+    "reference": reference,
+    "other_character": other_character,
+    "other_image": other_image,
+    "shuffled": shuffled,
+    "empty": empty,
+    "catchphrase_spam": catchphrase_spam,
+    "persona_word_list": persona_word_list,
+    "list_every_color_and_shape": list_every_color_and_shape,
+    "very_long": very_long,
+    "very_short": very_short,
+    "degenerate_repetition": degenerate_repetition,
+}
+KINDS: dict[str, dict[str, Degrader]] = {
+    "mmrole": COMMON_KINDS,
+    "pcogalign": {**COMMON_KINDS, "other_role": other_role},
+}
+
+
+@dataclass(frozen=True)
+class KindReport:
+    """How a judge scored one degraded kind.
+
+    Attributes:
+        kind: the degraded kind.
+        mean: mean score ratio over the samples.
+        std: standard deviation of the ratio.
+        dimensions: mean per-dimension ratio (candidate / reference score, see
+            :attr:`~lam_envs.rewards.base.JudgeResult.dimension_ratios`).
+        failures: pairs the judge could not score (left out of the means).
+    """
+
+    kind: str
+    mean: float
+    std: float
+    dimensions: Mapping[str, float]
+    failures: int
+
+
+def self_check_report(
+    judge: Reward, samples: Sequence[Sample], seed: int = 0, kinds: Sequence[str] | None = None
+) -> list[KindReport]:
+    """Score every degraded kind of the judge's task on ``samples``.
+
+    Args:
+        judge: the judge to check.
+        samples: samples of the judge's task (two or more; degraded kinds borrow other samples' replies).
+        seed: seeds the degraders' generator (one generator per kind, so adding a kind changes no other).
+        kinds: which kinds to run (all of the task's by default).
+
+    Returns:
+        One report per kind, in order.
+
+    Raises:
+        ValueError: if samples are of another task, fewer than two, or a kind is unknown.
+    """
+    table = KINDS[judge.task]
+    if len(samples) < 2:
+        raise ValueError(f"self-check needs at least two samples, got {len(samples)}")
+    wrong = {s.task for s in samples} - {judge.task}
+    if wrong:
+        raise ValueError(f"judge scores {judge.task!r} but samples include {sorted(wrong)}")
+    names = list(table) if kinds is None else list(kinds)
+    unknown = [k for k in names if k not in table]
+    if unknown:
+        raise ValueError(f"unknown degraded kinds {unknown}; {judge.task} has: {', '.join(table)}")
+    reports = []
+    for i, kind in enumerate(names):
+        rng = np.random.default_rng([seed, i])
+        replies = [table[kind](s, [o for o in samples if o is not s], rng) for s in samples]
+        results = judge.score(samples, replies)
+        ok = [r for r in results if not r.failed]
+        ratios = np.array([r.ratio for r in ok], dtype=float)
+        dims = {
+            d: float(np.mean([r.dimension_ratios.get(d, 0.0) for r in ok])) if ok else math.nan
+            for d in judge.dimensions
+        }
+        reports.append(
+            KindReport(
+                kind,
+                float(ratios.mean()) if ok else math.nan,
+                float(ratios.std()) if ok else math.nan,
+                dims,
+                len(results) - len(ok),
+            )
+        )
+    return reports
+
+
+def self_check(judge: Reward, samples: Sequence[Sample], seed: int = 0) -> dict[str, tuple[float, float]]:
+    """``kind -> (mean ratio, std)`` for every degraded kind of the judge's task (see :func:`self_check_report`)."""
+    return {r.kind: (r.mean, r.std) for r in self_check_report(judge, samples, seed)}
