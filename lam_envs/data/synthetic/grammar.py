@@ -23,8 +23,19 @@ T = TypeVar("T")
 NUMBER_WORDS: tuple[str, ...] = ("zero", "one", "two", "three", "four", "five", "six")
 """Counts as words, used everywhere a number is said (scenes hold at most six objects)."""
 
+_PLACE_PREPOSITIONS: dict[str, str] = {
+    "home": "at home",
+    "office": "in the office",
+    "park": "in the park",
+    "street": "on the street",
+    "beach": "at the beach",
+    "classroom": "in the classroom",
+    "hospital": "at the hospital",
+    "store": "in the store",
+}
+
 _Node = Union[str, "tuple[tuple[_Node, ...], ...]"]  # text, or a choice between alternative sequences
-_SLOT = re.compile(r"\{([a-z_0-9]+)\}")
+_SLOT = re.compile(r"\{([A-Za-z_0-9]+)\}")
 
 
 def number_word(n: int) -> str:
@@ -50,6 +61,11 @@ def article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
+def place_phrase(location: str) -> str:
+    """The location with its natural preposition (``"beach" -> "at the beach"``, ``"home" -> "at home"``)."""
+    return _PLACE_PREPOSITIONS.get(location, f"at the {location}")
+
+
 def pick(rng: np.random.Generator, options: Sequence[T]) -> T:
     """One element of ``options``, uniformly.
 
@@ -63,8 +79,11 @@ def pick(rng: np.random.Generator, options: Sequence[T]) -> T:
 
 def sample_distinct(rng: np.random.Generator, options: Sequence[T], k: int) -> list[T]:
     """``k`` distinct elements of ``options`` (all of them, shuffled, when ``k >= len(options)``)."""
-    k = min(k, len(options))
-    return [options[int(i)] for i in rng.choice(len(options), size=k, replace=False)]
+    pool = list(options)
+    out = []
+    for _ in range(min(k, len(pool))):
+        out.append(pool.pop(int(rng.integers(len(pool)))))
+    return out
 
 
 def join_words(items: Sequence[str], conjunction: str = "and") -> str:
@@ -224,7 +243,14 @@ def position_phrase(positions: Sequence[str], rng: np.random.Generator) -> str:
     return ("in " if len(words) == 1 else "at ") + join_words(words)
 
 
-def scene_facts(scene: Scene, rng: np.random.Generator, *, k: int = 1, exclude: Sequence[ObjectGroup] = ()) -> list[str]:
+def scene_facts(
+    scene: Scene,
+    rng: np.random.Generator,
+    *,
+    k: int = 1,
+    exclude: Sequence[ObjectGroup] = (),
+    position_p: float = 0.5,
+) -> list[str]:
     """Up to ``k`` short true clauses about distinct groups of ``scene`` (e.g. ``"a blue star in the centre"``).
 
     Args:
@@ -232,12 +258,13 @@ def scene_facts(scene: Scene, rng: np.random.Generator, *, k: int = 1, exclude: 
         rng: the caller's generator.
         k: how many facts at most.
         exclude: groups already talked about.
+        position_p: probability of saying where a group is.
     """
     groups = [g for g in scene.groups() if g not in exclude]
     facts = []
     for g in sample_distinct(rng, groups, k):
         phrase = group_phrase(g, rng)
-        if rng.random() < 0.5:
+        if rng.random() < position_p:
             phrase += " " + position_phrase(group_positions(scene, g), rng)
         facts.append(phrase)
     return facts

@@ -148,7 +148,7 @@ _COUNT_SHAPE = (
 )
 _COUNT_COLOR = (
     "How many {color} [things|objects|pieces] [are there|can you see|are in the picture]?",
-    "[Can|Could] you count [everything|all the things] that is {color}?",
+    "[Can|Could] you count [everything that is|all the things that are] {color}?",
 )
 _COUNT_ALL = (
     "How many [objects|things|shapes altogether] [are there|can you count|are in the picture] [in total|]?",
@@ -166,7 +166,7 @@ _COLOR_MANY = (
 )
 _SHAPE = (
     "What shape is the {color} [thing|object]?",
-    "What shape [are|do] the {color} [things|objects] [|have]?",
+    "What shape [are the {color} things|do the {color} objects have]?",
     "Which shape is drawn in {color}?",
     "What kind of shape is the {color} thing?",
 )

@@ -1,0 +1,57 @@
+"""How the synthetic generators derive their randomness and their splits from one user seed.
+
+Each generated sample belongs to a *pool* (e.g. the in-distribution pool of MMRole) and has an index in it. Its
+generator is seeded by ``(seed, task, pool, index)``, so a sample is the same whichever split, ``n`` or order it
+is asked for in, and nothing depends on global RNG state. The in-distribution splits are then cut from the pool's
+indices with :func:`lam_envs.data.splits.split_by_fraction`, seeded by ``(seed, task)``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Mapping
+
+import numpy as np
+
+from lam_envs.data.splits import split_by_fraction
+from lam_envs.data.types import Split, Task
+
+_TASK_CODES: dict[str, int] = {"mmrole": 1, "pcogalign": 2, "paired": 3, "text": 4}
+_POOL_CODES: dict[str, int] = {"train": 1, "test_id": 2, "test_ood": 3, "corpus": 4}
+
+
+def sample_rng(seed: int, task: str, pool: str, index: int) -> np.random.Generator:
+    """The generator of sample ``index`` of ``pool`` for ``task`` under ``seed``.
+
+    Raises:
+        ValueError: if ``seed`` or ``index`` is negative (``SeedSequence`` needs non-negative entropy).
+    """
+    if seed < 0 or index < 0:
+        raise ValueError(f"seed and index must be non-negative, got seed={seed}, index={index}")
+    return np.random.default_rng([seed, _TASK_CODES[task], _POOL_CODES[pool], index])
+
+
+@functools.lru_cache(maxsize=32)
+def split_indices(
+    seed: int, task: Task, pool_size: int, fractions: tuple[tuple[Split, float], ...]
+) -> Mapping[Split, tuple[int, ...]]:
+    """Pool indices of each split, cut with :func:`split_by_fraction` under a seed derived from ``(seed, task)``."""
+    split_seed = int(np.random.SeedSequence([seed, _TASK_CODES[task]]).generate_state(1)[0])
+    parts = split_by_fraction(list(range(pool_size)), dict(fractions), seed=split_seed)
+    return {split: tuple(idx) for split, idx in parts.items()}
+
+
+def check_n(n: int | None, available: int, task: str, split: Split) -> int:
+    """Resolve ``n`` (``None`` = all) against what the split holds.
+
+    Raises:
+        ValueError: if ``n`` is negative or larger than the split.
+    """
+    if n is None:
+        return available
+    if not 0 <= n <= available:
+        raise ValueError(
+            f"the synthetic {task} {split.value} split holds {available} samples; asked for n={n} "
+            f"(use n <= {available}, or another seed for fresh samples)"
+        )
+    return n
