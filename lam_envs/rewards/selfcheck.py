@@ -126,26 +126,49 @@ def degenerate_repetition(sample: Sample, others: Sequence[Sample], rng: np.rand
 
 
 def other_role(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
-    """PCogAlign: the reference rewritten as if the person were at another location of their role set.
+    """PCogAlign: a good reply for the same person, situation and objects, but at another location of their role
+    set (so it addresses the wrong role and names the wrong place).
 
     Raises:
         TypeError: for a sample without a PCogAlign user profile.
+        ValueError: if the person holds a single role.
     """
+    from lam_envs.data.scenes import Scene
+    from lam_envs.data.synthetic import pcogalign_reply
+    from lam_envs.data.synthetic.roster import individual
+    from lam_envs.data.synthetic.situations import situation_for
+
     profile = sample.persona
-    if not isinstance(profile, UserProfile):
-        raise TypeError(f"other_role needs a PCogAlign sample, got persona {type(profile).__name__}")
-    choices = [(loc, role) for loc, role in profile.role_set if loc != profile.location]
-    if not choices:
+    if not isinstance(profile, UserProfile) or sample.scene is None:
+        raise TypeError(f"other_role needs a synthetic PCogAlign sample, got persona {type(profile).__name__}")
+    locations = [loc for loc, _ in profile.role_set if loc != profile.location]
+    if not locations:
         raise ValueError(f"individual {profile.individual_id!r} has a single role; other_role needs two or more")
-    location, role = choices[int(rng.integers(len(choices)))]
-    text = sample.reference
-    if profile.current_role:
-        text = text.replace(profile.current_role, role)
-    return text.replace(profile.location, location)
+    location = locations[int(rng.integers(len(locations)))]
+    moved = Scene(location, sample.scene.objects, sample.scene.side)
+    return pcogalign_reply(individual(profile.individual_id), situation_for(profile), moved, rng)
+
+
+def paraphrase(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """Another good reply to the same sample, from the synthetic generator with another random state (not a
+    degraded kind: a sound judge scores it close to the reference)."""
+    from lam_envs.data.synthetic import mmrole_reply, pcogalign_reply
+    from lam_envs.data.synthetic.questions import parse_question
+    from lam_envs.data.synthetic.roster import character, individual
+    from lam_envs.data.synthetic.situations import situation_for
+
+    persona = sample.persona
+    if sample.scene is None:
+        raise TypeError(f"paraphrase needs a synthetic sample with a scene; {sample.id!r} has none")
+    if isinstance(persona, CharacterProfile):
+        return mmrole_reply(character(persona.name), sample.scene, parse_question(sample.query), rng)
+    assert isinstance(persona, UserProfile)
+    return pcogalign_reply(individual(persona.individual_id), situation_for(persona), sample.scene, rng)
 
 
 COMMON_KINDS: dict[str, Degrader] = {
     "reference": reference,
+    "paraphrase": paraphrase,
     "other_character": other_character,
     "other_image": other_image,
     "shuffled": shuffled,

@@ -20,18 +20,26 @@ __all__ = ["MMRoleRuleJudge", "PCogAlignRuleJudge", "RuleJudge", "rule_judge", "
 logger = logging.getLogger(__name__)
 
 
+CORPUS_SAMPLES_PER_SPLIT = 300
+"""Samples per split that make a judge's language model: enough to see every template (the word pairs stop
+growing well before this), few enough to build in about a second."""
+
+
 @functools.lru_cache(maxsize=4)
 def synthetic_corpus(task: Task, seed: int = 0) -> tuple[str, ...]:
-    """Every reference and dialogue turn of the task's synthetic data (all splits) for ``seed``.
+    """References and dialogue turns of the task's synthetic data (the first
+    :data:`CORPUS_SAMPLES_PER_SPLIT` samples of every split) for ``seed``.
 
     This is the judge's model of the task's language: fluency counts a word pair as plausible when this corpus
-    has it.
+    has it (with persona, scene and situation words generalised to their slot).
     """
-    from lam_envs.data.synthetic import synthetic_samples
+    from lam_envs.data.synthetic import MMROLE_SIZES, PCOGALIGN_SIZES, synthetic_samples
 
+    sizes = MMROLE_SIZES if task == "mmrole" else PCOGALIGN_SIZES
     texts: list[str] = []
     for split in Split:
-        for sample in synthetic_samples(task, split, seed=seed):
+        n = min(CORPUS_SAMPLES_PER_SPLIT, sizes[split])
+        for sample in synthetic_samples(task, split, seed=seed, n=n):
             texts.append(sample.reference)
             texts.extend(t.text for t in sample.dialogue)
     logger.debug("synthetic corpus for %s (seed %d): %d texts", task, seed, len(texts))

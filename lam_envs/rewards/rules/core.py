@@ -107,9 +107,10 @@ def stuffing_factor(density: float, density_ref: float, *, floor: float = 0.25) 
     return max(0.1, 1.0 - 2.5 * (density - threshold))
 
 
-def repeat_factor(count: int, count_ref: int) -> float:
-    """Multiplier for a signature phrase (catchphrase, role name) used more often than the reference uses it."""
-    excess = count - max(1, count_ref)
+def repeat_factor(count: int, count_ref: int, allowed: int = 1) -> float:
+    """Multiplier for a signature phrase (catchphrase, role name) said more than ``max(allowed, reference's
+    count)`` times: each extra use divides the credit by a further 0.6."""
+    excess = count - max(allowed, count_ref)
     return 1.0 if excess <= 0 else 1.0 / (1.0 + 0.6 * excess)
 
 

@@ -117,9 +117,15 @@ def extract_mentions(stats: TextStats, scene: Scene, ignore: Collection[str] = (
         elif w in _SHAPE_FORMS:
             shape = _SHAPE_FORMS[w]
             out.append(Mention("shape", ("shape", shape), shape in scene.shapes))
-        elif w in _SIZE_FORMS:
+        elif w in _SIZE_FORMS and i + 1 < n and (toks[i + 1] in COLORS or toks[i + 1] in _SHAPE_FORMS):
+            # Only a size that qualifies an object is a claim ("a small point of reference" is not).
             size = _SIZE_FORMS[w]
-            out.append(Mention("size", ("size", size), any(o.size == size for o in scene.objects)))
+            color = toks[i + 1] if toks[i + 1] in COLORS else None
+            shape = _shape_of(toks[i + 2]) if color and i + 2 < n else _shape_of(toks[i + 1])
+            true = any(
+                o.size == size and color in (None, o.color) and shape in (None, o.shape) for o in scene.objects
+            )
+            out.append(Mention("size", ("size", size, color, shape), true))
         elif w in LOCATION_SET:
             out.append(Mention("place", ("place", w), w == scene.location))
         elif w in _ROW_FORMS and i + 1 < n and toks[i + 1] in _COL_FORMS:

@@ -120,10 +120,10 @@ class MMRoleRuleJudge(RuleJudge[MMRoleContext, MMRoleFeatures]):
     * ``image_text_relevance``: true scene claims (colours, shapes, counts, sizes, positions, place) saturating at
       the reference's number, times claim precision squared.
     * ``response_accuracy``: contains the answer words, minus 0.5 per distinct competing false answer.
-    * ``personality_consistency`` / ``knowledge_consistency``: own personality / knowledge words (credit saturates
-      at two), minus 0.5 per word of another character.
-    * ``tone_consistency``: own tone markers and the catchphrase, minus 0.5 per marker or catchphrase of another
-      character.
+    * ``personality_consistency`` / ``knowledge_consistency``: 60% own personality / knowledge words (credit
+      saturates at two, minus 0.5 per word of another character), 40% speaking as the character at all.
+    * ``tone_consistency``: own tone markers (70%) and the catchphrase (30%, only when the reference says it),
+      minus 0.5 per marker or catchphrase of another character.
 
     Shared multiplier: length window (0.5-2x the reference), repeated n-grams, fluency gate, persona-word density,
     catchphrase repeats, many false scene claims. An empty reply scores 0 everywhere.
@@ -205,8 +205,13 @@ class MMRoleRuleJudge(RuleJudge[MMRoleContext, MMRoleFeatures]):
         coverage = 1.0 if need_answer == 0 else min(cand.answer_hits, need_answer) / need_answer
         markers = min(cand.tone.own, _need(ref.tone.own, 2)) / _need(ref.tone.own, 2)
         if ref.catchphrase:
-            markers = 0.5 * markers + 0.5 * min(cand.catchphrase, 1)
+            # The catchphrase is said only sometimes: it adds to the voice but is not required.
+            markers = 0.7 * markers + 0.3 * min(cand.catchphrase, 1)
         tone = max(0.0, markers - 0.5 * (cand.tone.others + cand.other_catchphrases))
+        # A good reply shows the persona through one or two of its words, not through every kind at once: each of
+        # personality and knowledge gets 60% from its own words and 40% from the character's voice as a whole.
+        personality = 0.6 * lexicon_quality(cand.personality, ref.personality) + 0.4 * in_character
+        knowledge = 0.6 * lexicon_quality(cand.knowledge, ref.knowledge) + 0.4 * in_character
 
         qualities = (
             0.45 * answered + 0.35 * in_character + 0.2 * length_factor(cand.stats.n, ref.stats.n, 0.7, 1.5),
@@ -214,8 +219,8 @@ class MMRoleRuleJudge(RuleJudge[MMRoleContext, MMRoleFeatures]):
             0.5 * on_topic + 0.5 * cand.facts.precision,
             fact_quality(cand.facts, ref.facts),
             coverage * max(0.0, 1.0 - 0.5 * cand.competing),
-            lexicon_quality(cand.personality, ref.personality),
-            lexicon_quality(cand.knowledge, ref.knowledge),
+            personality,
+            knowledge,
             tone,
         )
         length, repetition, gate = shared_multiplier(cand.stats, ref.stats, cand.fluency, ref.fluency)

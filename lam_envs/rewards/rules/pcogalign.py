@@ -81,15 +81,15 @@ class PCogAlignRuleJudge(RuleJudge[PCogAlignContext, PCogAlignFeatures]):
 
     * ``role_set_sensitivity``: names the person's role at the location shown (and the location, when the
       reference does), minus 0.5 per distinct other role of their set and per role of another person.
-    * ``body_behavior_awareness``: the situation's behaviour words (credit saturates at two), minus 0.25 per word
-      of another situation.
+    * ``body_behavior_awareness``: the situation's behaviour words (one fitting suggestion earns full credit, so
+      listing more earns nothing), minus 0.25 per word of another situation.
     * ``mind_feelings_awareness``: the situation's feeling words, likewise.
     * ``contextual_awareness``: true scene claims including the place, times claim precision squared.
     * ``conversational_flow``: fluency relative to the reference, and answering the query (suggestions or the
       query's own words).
 
     Shared multiplier: length window (0.5-2x the reference), repeated n-grams, fluency gate, feeling/behaviour
-    word density, the role named more often than the reference names it, many false scene claims. An empty reply
+    word density, the role named more than twice (or than the reference does), many false scene claims. An empty reply
     scores 0 everywhere.
 
     Args:
@@ -168,8 +168,8 @@ class PCogAlignRuleJudge(RuleJudge[PCogAlignContext, PCogAlignFeatures]):
         answered = max(min(cand.behaviors.own, 1), min(cand.query_hits, need_query) / need_query)
         qualities = (
             role_q,
-            lexicon_quality(cand.behaviors, ref.behaviors, penalty=_OTHER_SITUATION_PENALTY),
-            lexicon_quality(cand.feelings, ref.feelings, penalty=_OTHER_SITUATION_PENALTY),
+            lexicon_quality(cand.behaviors, ref.behaviors, cap=1, penalty=_OTHER_SITUATION_PENALTY),
+            lexicon_quality(cand.feelings, ref.feelings, cap=1, penalty=_OTHER_SITUATION_PENALTY),
             fact_quality(cand.facts, ref.facts),
             0.5 * min(1.0, cand.fluency / max(ref.fluency, 0.3)) + 0.5 * answered,
         )
@@ -179,7 +179,7 @@ class PCogAlignRuleJudge(RuleJudge[PCogAlignContext, PCogAlignFeatures]):
             * repetition
             * gate
             * stuffing_factor(cand.density, ref.density)
-            * repeat_factor(cand.role, ref.role)
+            * repeat_factor(cand.role, ref.role, allowed=2)
             * false_fact_factor(cand.facts.n_false, ref.facts.n_false)
         )
         return to_scores(self.dimensions, qualities, multiplier)
