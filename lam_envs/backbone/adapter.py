@@ -79,6 +79,7 @@ class Backbone:
 
     def __init__(self, config: BackboneConfig) -> None:
         self.config = config
+        self._family_name = config.resolved_family()
         self.model, self.family, self.tokenizer = _load(config)
         self._text_model = self.family.text_model
         self._embed = self.model.get_input_embeddings()
@@ -104,7 +105,7 @@ class Backbone:
     @property
     def family_name(self) -> str:
         """The adapter family, e.g. ``"qwen2_5_vl"``."""
-        return self.config.resolved_family()
+        return self._family_name
 
     @property
     def hidden_size(self) -> int:
