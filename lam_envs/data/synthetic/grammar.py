@@ -270,6 +270,12 @@ def scene_facts(
     return facts
 
 
+def there_be(scene: Scene) -> str:
+    """``"is"`` or ``"are"``, agreeing with the first group of :func:`scene_summary` (the largest one)."""
+    groups = scene.groups()
+    return "is" if groups and groups[0].count == 1 else "are"
+
+
 def scene_summary(scene: Scene, rng: np.random.Generator) -> str:
     """A noun phrase listing every group, e.g. ``"two red circles and a blue star"``."""
     return join_words([group_phrase(g, rng) for g in scene.groups()])
