@@ -37,7 +37,7 @@ from lam_envs.data.synthetic.grammar import (
 )
 from lam_envs.data.synthetic.mmrole import IN_DISTRIBUTION_CHARACTERS, answer_sentence, flavour_sentence, mmrole_reply
 from lam_envs.data.synthetic.pcogalign import IN_DISTRIBUTION_INDIVIDUALS, pcogalign_reply
-from lam_envs.data.synthetic.questions import Question, question_text, random_question
+from lam_envs.data.synthetic.questions import question_text, random_question
 from lam_envs.data.synthetic.seeding import sample_rng
 from lam_envs.data.synthetic.situations import SITUATIONS
 

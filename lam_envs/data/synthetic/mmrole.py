@@ -26,8 +26,6 @@ from lam_envs.data.splits import MMROLE_FRACTIONS
 from lam_envs.data.synthetic.grammar import (
     article,
     expand,
-    group_phrase,
-    group_positions,
     join_sentences,
     join_words,
     number_word,
@@ -60,11 +58,11 @@ def _things(color: str | None, shape: str | None, n: int) -> str:
     if shape:
         return f"{color + ' ' if color else ''}{plural(shape, n)}"
     if color:
-        return f"{color} {pick_word(n, 'thing', 'things')}"
-    return pick_word(n, "object", "objects")
+        return f"{color} {_pick_word(n, 'thing', 'things')}"
+    return _pick_word(n, "object", "objects")
 
 
-def pick_word(n: int, singular: str, plural_form: str) -> str:
+def _pick_word(n: int, singular: str, plural_form: str) -> str:
     return singular if n == 1 else plural_form
 
 
@@ -97,7 +95,7 @@ def answer_sentence(question: Question, scene: Scene, rng: np.random.Generator) 
         if not colors:
             return expand("[I see no|There is no] {shape} [here|in this picture].", rng, {"shape": shape or "object"})
         n = len(objs)
-        things = plural(shape, n) if shape else pick_word(n, "object", "objects")
+        things = plural(shape, n) if shape else _pick_word(n, "object", "objects")
         if len(colors) == 1:
             templates = (
                 "The {things} {be} {colors}.",
@@ -141,7 +139,7 @@ def answer_sentence(question: Question, scene: Scene, rng: np.random.Generator) 
             rng,
             {
                 "color": color or "",
-                "thing": pick_word(n, "thing", "things"),
+                "thing": _pick_word(n, "thing", "things"),
                 "be": "is" if n == 1 else "are",
                 "form": form,
                 "Form": form[0].upper() + form[1:],
@@ -270,7 +268,9 @@ def mmrole_reply(
         ]
         facts = scene_facts(scene, rng, k=1, exclude=said)
         if facts:
-            extras.append(expand("[I also see|I also spot|Besides that I see|Not to forget] {fact}.", rng, {"fact": facts[0]}))
+            extras.append(
+                expand("[I also see|I also spot|Besides that I see|Not to forget] {fact}.", rng, {"fact": facts[0]})
+            )
         elif question.kind not in ("place", "describe"):
             extras.append(
                 expand("[All this is|It all happens|This is all] {at_place}.", rng,

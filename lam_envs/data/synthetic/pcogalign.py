@@ -106,7 +106,8 @@ _SUGGEST_TWO = (
 )
 _CLOSERS = (
     "[That way|This way] you can [carry on|get back to] being {a_role} [at your own pace|without the stress].",
-    "[You have got this|You will manage], and [being|as] {a_role} you [know this place|know your way here] [well|better than most].",
+    "[You have got this|You will manage], and [being|as] {a_role} you [know this place|know your way here] "
+    "[well|better than most].",
     "[Take care|Be kind to yourself], {role}.",
     "",
 )
