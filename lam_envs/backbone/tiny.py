@@ -218,7 +218,7 @@ def tiny_qwen2_5_vl_config(sizes: TinyQwenSizes, tokenizer: PreTrainedTokenizerF
     )
 
 
-def _save_qwen_preprocessor(out_dir: Path, sizes: TinyQwenSizes) -> None:
+def save_qwen_preprocessor(out_dir: Path, sizes: TinyQwenSizes) -> None:
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     # A fixed-resolution processor config (min = max pixels) records the image side with the checkpoint, in the
@@ -261,7 +261,7 @@ def build_tiny_qwen2_5_vl(
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    _save_qwen_preprocessor(out, sizes)
+    save_qwen_preprocessor(out, sizes)
     logger.info("wrote tiny Qwen2.5-VL (%d parameters) to %s", sum(p.numel() for p in model.parameters()), out)
     return out
 

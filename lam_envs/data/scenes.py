@@ -7,6 +7,7 @@ ways (colours, shapes, counts, sizes, positions, place), which is what the rule-
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable
@@ -141,6 +142,7 @@ def _distance(a: Iterable[int], b: Iterable[int]) -> float:
     return float(np.linalg.norm(np.subtract(tuple(a), tuple(b))))
 
 
+@functools.lru_cache(maxsize=None)  # 8 backgrounds x 9 colours x 3 rows; called for every candidate of every scene
 def color_fits(background: str, color: str, row: int) -> bool:
     """Whether an object of ``color`` in layout ``row`` stands out from the background behind it."""
     y_frac = (row + 0.5) / 3

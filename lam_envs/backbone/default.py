@@ -1,0 +1,229 @@
+"""The embedded default VLM: a tiny Qwen2.5-VL trained by lam-gym on its own synthetic data.
+
+``lam build-default`` runs :func:`build_default_vlm`: it trains a byte-level BPE tokenizer on text from every
+synthetic source, builds a Qwen2.5-VL (the paper's model class) of :class:`TinyQwenSizes`, and trains it with
+next-token cross-entropy on a fixed mix of
+
+* the two tasks' SFT splits (the agent's prompt in the compact style, the reference as the answer),
+* the paired image-text corpus (captions and questions about scenes), and
+* the text-only corpus (monologues, stories, advice), as dialogues without an image.
+
+Everything is seeded and the number of steps is fixed, so the same config gives the same weights on the same
+software stack. The result ships in ``lam_envs/assets/default/backbone`` (weights stored in bfloat16 to keep the
+package small; they load as float32) and :func:`default_backbone_dir` finds it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from lam_envs.backbone.tiny import (
+    QWEN_CHAT_TEMPLATE,
+    QWEN_SPECIAL_TOKENS,
+    TinyQwenSizes,
+    save_qwen_preprocessor,
+    tiny_qwen2_5_vl_config,
+    train_tokenizer,
+)
+from lam_envs.backbone.training import ChatExample, QwenInputSpec, collate
+from lam_envs.data.prompts import PromptStyle, sample_messages
+from lam_envs.data.synthetic import synthetic_samples
+from lam_envs.data.synthetic.corpora import PairedCorpus, TextCorpus
+from lam_envs.data.types import TASKS, Sample, Split
+
+logger = logging.getLogger(__name__)
+
+ASSET_SUBDIR = ("assets", "default", "backbone")
+
+
+def default_backbone_dir() -> Path:
+    """Where the shipped default VLM lives inside the installed package."""
+    return Path(str(resources.files("lam_envs").joinpath(*ASSET_SUBDIR)))
+
+
+@dataclass(frozen=True)
+class DefaultVLMConfig:
+    """How the embedded default VLM is built. The defaults are what ships."""
+
+    seed: int = 0
+    """Seed of every random choice: tokenizer corpus, weight init, batch order."""
+    sizes: TinyQwenSizes = field(default_factory=lambda: TinyQwenSizes(vocab_size=4096))
+    """Model sizes (Qwen2.5-VL, 64x64 images -> 16 image tokens)."""
+    tokenizer_texts: int = 40_000
+    """Texts drawn from all sources to train the tokenizer."""
+    steps: int = 700
+    """Optimizer steps (fixed, so that a rebuild is deterministic)."""
+    batch_size: int = 32
+    """Examples per step."""
+    learning_rate: float = 1.5e-3
+    """Peak AdamW learning rate (linear warm-up, cosine decay to 10%)."""
+    warmup_steps: int = 50
+    """Linear warm-up steps."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    max_tokens: int = 160
+    """Longest training sequence (prompt + answer); answers are cut to fit."""
+    task_share: float = 0.5
+    """Share of each batch drawn from the tasks' SFT splits (half MMRole, half PCogAlign)."""
+    paired_share: float = 0.3
+    """Share drawn from the paired image-text corpus; the rest comes from the text-only corpus."""
+    prompt_style: PromptStyle = "compact"
+    """How task samples are shown (see :mod:`lam_envs.data.prompts`)."""
+    corpus_size: int = 60_000
+    """Items in each pretraining corpus."""
+    threads: int = 2
+    """Torch CPU threads."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.task_share + self.paired_share <= 1:
+            raise ValueError(f"task_share + paired_share must lie in [0, 1], got {self.task_share + self.paired_share}")
+        if self.steps <= 0 or self.batch_size <= 0:
+            raise ValueError(f"steps and batch_size must be positive, got {self.steps} and {self.batch_size}")
+
+
+def task_example(sample: Sample, style: PromptStyle) -> ChatExample:
+    """A task sample as a supervised example: the agent's prompt and the reference reply."""
+    return ChatExample(sample.image.load(), tuple(sample_messages(sample, style)), sample.reference)
+
+
+def text_example(text: str) -> ChatExample:
+    """A text-only corpus item as a dialogue without an image: its first sentence asks, the rest answers."""
+    cut = next((i + 1 for i, ch in enumerate(text) if ch in ".?!" and i + 1 < len(text)), len(text))
+    head, tail = text[:cut].strip(), text[cut:].strip()
+    if not tail:
+        return ChatExample(None, (("user", "Say something."),), head)
+    return ChatExample(None, (("user", head),), tail)
+
+
+class _Sources:
+    """The three example sources, drawn from with the build's own generator."""
+
+    def __init__(self, config: DefaultVLMConfig) -> None:
+        self.config = config
+        self.tasks = {task: synthetic_samples(task, Split.SFT, seed=config.seed) for task in TASKS}
+        self.paired = PairedCorpus(seed=config.seed, size=config.corpus_size)
+        self.text = TextCorpus(seed=config.seed, size=config.corpus_size)
+
+    def texts(self, rng: np.random.Generator, n: int) -> Iterator[str]:
+        """Text for the tokenizer: prompts and answers of every source, in the build's proportions."""
+        for i in range(n):
+            example = self.example(rng)
+            yield from (text for _, text in example.messages)
+            yield example.answer
+
+    def example(self, rng: np.random.Generator) -> ChatExample:
+        u = rng.random()
+        if u < self.config.task_share:
+            samples = self.tasks[TASKS[int(rng.integers(len(TASKS)))]]
+            return task_example(samples[int(rng.integers(len(samples)))], self.config.prompt_style)
+        if u < self.config.task_share + self.config.paired_share:
+            item = self.paired[int(rng.integers(len(self.paired)))]
+            return ChatExample(item.scene.load(), (("user", item.prompt),), item.answer)
+        return text_example(self.text[int(rng.integers(len(self.text)))])
+
+
+def input_spec(model: torch.nn.Module, tokenizer, image_size: int) -> QwenInputSpec:
+    """The encoding facts of a Qwen2.5-VL model built from a :class:`TinyQwenSizes` config."""
+    from lam_envs.backbone.family import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+
+    vision = model.config.vision_config
+    grid = image_size // vision.patch_size
+    return QwenInputSpec(
+        image_token_id=model.config.image_token_id,
+        image_marker="<|vision_start|><|image_pad|><|vision_end|>",
+        num_image_tokens=(grid // vision.spatial_merge_size) ** 2,
+        image_size=image_size,
+        patch_size=vision.patch_size,
+        merge_size=vision.spatial_merge_size,
+        temporal_patch_size=vision.temporal_patch_size,
+        image_mean=tuple(OPENAI_CLIP_MEAN),
+        image_std=tuple(OPENAI_CLIP_STD),
+    )
+
+
+def _lr_at(step: int, config: DefaultVLMConfig) -> float:
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def build_default_vlm(out_dir: str | Path, config: DefaultVLMConfig = DefaultVLMConfig(), progress: bool = True) -> Path:
+    """Train the embedded default VLM from scratch and save it with ``save_pretrained``.
+
+    Args:
+        out_dir: Directory to write (created; existing files are overwritten).
+        config: The build settings.
+        progress: Show a progress bar.
+
+    Returns:
+        ``out_dir``, holding the weights, tokenizer, preprocessor config and ``build_config.json`` (the full config
+        and the training log).
+    """
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(config.threads)
+    started = time.perf_counter()
+    sources = _Sources(config)
+    rng = np.random.default_rng(config.seed)
+    logger.info("training the tokenizer on %d examples' text", config.tokenizer_texts)
+    tokenizer = train_tokenizer(
+        sources.texts(rng, config.tokenizer_texts),
+        QWEN_SPECIAL_TOKENS,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        chat_template=QWEN_CHAT_TEMPLATE,
+        vocab_size=config.sizes.vocab_size,
+    )
+    torch.manual_seed(config.seed)
+    model = Qwen2_5_VLForConditionalGeneration(tiny_qwen2_5_vl_config(config.sizes, tokenizer))
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.train()
+    spec = input_spec(model, tokenizer, config.sizes.image_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    log: list[dict[str, float]] = []
+    bar = tqdm(range(config.steps), desc="default VLM", disable=not progress, unit="step")
+    running = None
+    for step in bar:
+        batch = collate([sources.example(rng) for _ in range(config.batch_size)], tokenizer, spec, config.max_tokens)
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(step, config)
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        value = loss.item()
+        running = value if running is None else 0.98 * running + 0.02 * value
+        bar.set_postfix(loss=f"{running:.3f}")
+        if step % 50 == 0 or step == config.steps - 1:
+            log.append({"step": step, "loss": value, "lr": _lr_at(step, config)})
+    model.eval()
+    model.to(torch.bfloat16).save_pretrained(out)  # halves the shipped size; loading upcasts to the chosen dtype
+    tokenizer.save_pretrained(out)
+    save_qwen_preprocessor(out, config.sizes)
+    record = {
+        "config": asdict(config),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tokenizer),
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "log": log,
+    }
+    (out / "build_config.json").write_text(json.dumps(record, indent=1))
+    logger.info("default VLM written to %s (%d parameters)", out, record["parameters"])
+    return out
+
