@@ -40,7 +40,7 @@ from lam_envs.backbone.training import ChatExample, QwenInputSpec, collate
 from lam_envs.data.prompts import PromptStyle, sample_messages
 from lam_envs.data.synthetic import synthetic_samples
 from lam_envs.data.synthetic.corpora import PairedCorpus, TextCorpus
-from lam_envs.data.types import TASKS, Sample, Split
+from lam_envs.data.types import TASKS, ImageSource, Split
 
 logger = logging.getLogger(__name__)
 
@@ -92,18 +92,25 @@ class DefaultVLMConfig:
             raise ValueError(f"steps and batch_size must be positive, got {self.steps} and {self.batch_size}")
 
 
-def task_example(sample: Sample, style: PromptStyle) -> ChatExample:
-    """A task sample as a supervised example: the agent's prompt and the reference reply."""
-    return ChatExample(sample.image.load(), tuple(sample_messages(sample, style)), sample.reference)
-
-
-def text_example(text: str) -> ChatExample:
+def text_messages(text: str) -> tuple[tuple[tuple[str, str], ...], str]:
     """A text-only corpus item as a dialogue without an image: its first sentence asks, the rest answers."""
     cut = next((i + 1 for i, ch in enumerate(text) if ch in ".?!" and i + 1 < len(text)), len(text))
     head, tail = text[:cut].strip(), text[cut:].strip()
     if not tail:
-        return ChatExample(None, (("user", "Say something."),), head)
-    return ChatExample(None, (("user", head),), tail)
+        return (("user", "Say something."),), head
+    return (("user", head),), tail
+
+
+@dataclass(frozen=True)
+class _Draw:
+    """One drawn example before its image is rendered (the tokenizer needs only the text)."""
+
+    image: ImageSource | None
+    messages: tuple[tuple[str, str], ...]
+    answer: str
+
+    def example(self) -> ChatExample:
+        return ChatExample(None if self.image is None else self.image.load(), self.messages, self.answer)
 
 
 class _Sources:
@@ -117,20 +124,22 @@ class _Sources:
 
     def texts(self, rng: np.random.Generator, n: int) -> Iterator[str]:
         """Text for the tokenizer: prompts and answers of every source, in the build's proportions."""
-        for i in range(n):
-            example = self.example(rng)
-            yield from (text for _, text in example.messages)
-            yield example.answer
+        for _ in range(n):
+            draw = self.draw(rng)
+            yield from (text for _, text in draw.messages)
+            yield draw.answer
 
-    def example(self, rng: np.random.Generator) -> ChatExample:
+    def draw(self, rng: np.random.Generator) -> _Draw:
         u = rng.random()
         if u < self.config.task_share:
             samples = self.tasks[TASKS[int(rng.integers(len(TASKS)))]]
-            return task_example(samples[int(rng.integers(len(samples)))], self.config.prompt_style)
+            sample = samples[int(rng.integers(len(samples)))]
+            return _Draw(sample.image, tuple(sample_messages(sample, self.config.prompt_style)), sample.reference)
         if u < self.config.task_share + self.config.paired_share:
             item = self.paired[int(rng.integers(len(self.paired)))]
-            return ChatExample(item.scene.load(), (("user", item.prompt),), item.answer)
-        return text_example(self.text[int(rng.integers(len(self.text)))])
+            return _Draw(item.scene, (("user", item.prompt),), item.answer)
+        messages, answer = text_messages(self.text[int(rng.integers(len(self.text)))])
+        return _Draw(None, messages, answer)
 
 
 def input_spec(model: torch.nn.Module, tokenizer, image_size: int) -> QwenInputSpec:
@@ -199,7 +208,7 @@ def build_default_vlm(out_dir: str | Path, config: DefaultVLMConfig = DefaultVLM
     bar = tqdm(range(config.steps), desc="default VLM", disable=not progress, unit="step")
     running = None
     for step in bar:
-        batch = collate([sources.example(rng) for _ in range(config.batch_size)], tokenizer, spec, config.max_tokens)
+        batch = collate([sources.draw(rng).example() for _ in range(config.batch_size)], tokenizer, spec, config.max_tokens)
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, config)
         loss = model(**batch).loss
