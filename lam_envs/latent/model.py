@@ -1,0 +1,200 @@
+"""The runtime bundle: codebook, world-model merge, inverse model, projectors and policy prior in one checkpoint.
+
+    model = LatentActionModel.from_pretrained(default_latent_dir())
+    state = backbone.prefill(contexts)
+    codes = model.prior_logits(state.h).argmax(-1)             # or the agent's action
+    tokens = model.token_logits(state.h, codes, backbone).argmax(-1)
+    backbone.step(state, tokens)
+
+A checkpoint is a directory with ``config.json`` (a :class:`LatentConfig`, so K and d travel with the weights) and
+``model.safetensors``. Weights may be stored in bfloat16 to keep the shipped default small; they load as float32.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from lam_envs.latent.codebook import Codebook
+from lam_envs.latent.config import WEIGHTS_NAME, LatentConfig, LatentConfigError
+from lam_envs.latent.inverse import InverseDynamics
+from lam_envs.latent.prior import PolicyPrior
+from lam_envs.latent.projector import CrossModalProjector
+from lam_envs.latent.world_model import Merge
+
+if TYPE_CHECKING:
+    from lam_envs.backbone.adapter import Backbone
+
+logger = logging.getLogger(__name__)
+
+ASSET_SUBDIR = ("assets", "default", "latent")
+
+
+def default_latent_dir() -> Path:
+    """Where the shipped K=128 latent model for the embedded default backbone lives inside the package."""
+    return Path(str(resources.files("lam_envs").joinpath(*ASSET_SUBDIR)))
+
+
+class LatentActionModel(nn.Module):
+    """Everything learned on top of the frozen backbone.
+
+    Args:
+        config: Shapes and fixed hyperparameters.
+
+    Attributes:
+        codebook: K x d code embeddings.
+        merge: The world model's merge (its output goes through the backbone's final norm and LM head).
+        inverse: The inverse dynamics model (training and diagnostics only).
+        projector: Forward and reverse cross-modal projectors (training and diagnostics only).
+        prior: The policy prior over codes from h_t.
+    """
+
+    def __init__(self, config: LatentConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.codebook = Codebook(config.num_codes, config.hidden_size)
+        self.merge = Merge(config.hidden_size, config.merge_width, config.merge_blocks)
+        self.inverse = InverseDynamics(config.hidden_size, config.num_codes, config.inverse_layers, config.inverse_heads)
+        self.projector = CrossModalProjector(config.hidden_size)
+        self.prior = PolicyPrior(config.hidden_size, config.num_codes, config.prior_width, config.prior_blocks)
+
+    @property
+    def num_codes(self) -> int:
+        """K, the size of the latent action space."""
+        return self.config.num_codes
+
+    # ------------------------------------------------------------------------------------------------ runtime
+    def check_backbone(self, backbone: Backbone) -> None:
+        """Raise if ``backbone`` does not have the width and vocabulary this model was trained with.
+
+        Raises:
+            LatentConfigError: on a mismatch.
+        """
+        if backbone.hidden_size != self.config.hidden_size or backbone.vocab_size != self.config.vocab_size:
+            raise LatentConfigError(
+                f"this latent model was trained for a backbone with d={self.config.hidden_size}, "
+                f"V={self.config.vocab_size} ({self.config.backbone or 'unnamed'}), but the backbone has "
+                f"d={backbone.hidden_size}, V={backbone.vocab_size}; train one for it with `lam pretrain --backbone`"
+            )
+
+    def merged_states(self, h: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """``Merge(h, c_codes)``: (..., d), (...) long -> (..., d) pre-norm states."""
+        return self.merge(h.float(), self.codebook(codes))
+
+    def readout(self, x: torch.Tensor, backbone: Backbone) -> torch.Tensor:
+        """The backbone's own final norm and LM head on merged states: (..., d) -> (..., V) float32 logits.
+
+        Differentiable with respect to ``x``; the backbone's parameters stay frozen.
+        """
+        normed = backbone.final_norm(x.to(backbone.dtype))
+        return backbone.lm_head(normed)
+
+    def token_logits(self, h: torch.Tensor, codes: torch.Tensor, backbone: Backbone) -> torch.Tensor:
+        """Next-token logits of the world model: ``LMHead(final_norm(Merge(h, c_codes)))``.
+
+        Batched and free of host-device synchronisation (it runs at every environment step).
+
+        Args:
+            h: (B, d) context embeddings (``DecodeState.h``).
+            codes: (B,) long codes in ``[0, K)``, on ``h``'s device.
+            backbone: The frozen backbone whose final norm and LM head read the merged state.
+
+        Returns:
+            (B, V) float32 logits.
+        """
+        return self.readout(self.merged_states(h, codes), backbone)
+
+    def prior_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """The policy prior's code logits from the context embedding alone: (B, d) -> (B, K) float32."""
+        return self.prior(h)
+
+    # ------------------------------------------------------------------------------------------------ files
+    def save_pretrained(self, path: str | Path, dtype: torch.dtype = torch.float32) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into ``path`` (created if needed).
+
+        Args:
+            path: Checkpoint directory.
+            dtype: Storage dtype of the weights (``torch.bfloat16`` halves the size; loading upcasts).
+
+        Returns:
+            ``path``.
+        """
+        out = Path(path)
+        self.config.save(out)
+        tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.state_dict().items()}
+        save_file(tensors, str(out / WEIGHTS_NAME), metadata={"format": "pt"})
+        return out
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> LatentActionModel:
+        """Load a checkpoint written by :meth:`save_pretrained` (float32, eval mode).
+
+        Args:
+            path: Checkpoint directory.
+            device: Where to put the weights.
+
+        Raises:
+            LatentConfigError: if the directory, config or weights are missing or do not match.
+        """
+        config = LatentConfig.load(path)
+        weights = Path(path) / WEIGHTS_NAME
+        if not weights.is_file():
+            raise LatentConfigError(f"{weights} does not exist; the checkpoint at {path} is incomplete")
+        model = cls(config)
+        state = {k: v.float() for k, v in load_file(str(weights)).items()}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise LatentConfigError(
+                f"{weights} does not match its config: missing {sorted(missing)[:5]}, unexpected "
+                f"{sorted(unexpected)[:5]}; was it written by a different lam-gym version?"
+            )
+        model.to(device)
+        model.eval()
+        logger.info("loaded latent model from %s: K=%d, d=%d", path, config.num_codes, config.hidden_size)
+        return model
+
+
+def latent_config_for(backbone: Backbone, num_codes: int = 128, **overrides: object) -> LatentConfig:
+    """A :class:`LatentConfig` sized for ``backbone`` (its d and V), with ``overrides`` for other fields."""
+    return LatentConfig(
+        hidden_size=backbone.hidden_size,
+        vocab_size=backbone.vocab_size,
+        num_codes=num_codes,
+        backbone=str(backbone.config.path),
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+def new_latent_model(backbone: Backbone, config: LatentConfig, seed: int = 0) -> LatentActionModel:
+    """A freshly initialised model for ``backbone``, seeded, with the merge's gain matched to its final norm.
+
+    Args:
+        backbone: The frozen backbone (read for its final-norm weight and device).
+        config: The model's settings (d and V must match the backbone).
+        seed: Seed of the weight initialisation (the caller's global generator is left untouched).
+
+    Returns:
+        The model in train mode on the backbone's device.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LatentActionModel(config)
+    model.check_backbone(backbone)
+    norm_weight = getattr(backbone.final_norm, "weight", None)
+    if norm_weight is not None:
+        model.merge.match_final_norm(norm_weight)
+    return model.to(backbone.device)
+
+
+def random_latent_model(backbone: Backbone, num_codes: int = 128, seed: int = 0) -> LatentActionModel:
+    """A real, seeded, untrained latent model for ``backbone`` (for tests and smoke runs), in eval mode.
+
+    Its codes already change the read-out (the merge's residual weights are small but not zero).
+    """
+    return new_latent_model(backbone, latent_config_for(backbone, num_codes), seed).eval()
