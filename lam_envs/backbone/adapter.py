@@ -227,6 +227,70 @@ class Backbone:
             h = out.last_hidden_state[:, -1]
         return DecodeState(cache=cache, attention_mask=attention_mask, next_pos=next_pos, h=h.clone())
 
+    def hidden_states(
+        self, contexts: Sequence[Context], answers: Sequence[str], max_answer_tokens: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Teacher-forced context embeddings along each answer, in one full forward (for training latent heads).
+
+        Each row is its prompt followed by its answer's tokens and EOS; the trunk runs once over the left-padded batch
+        under ``inference_mode``, giving the same states as :meth:`prefill` followed by one :meth:`step` per answer
+        token.
+
+        Args:
+            contexts: The conversations, one per row.
+            answers: The answer text of each row (EOS is appended).
+            max_answer_tokens: Cut each row's targets (answer + EOS) to this many tokens; ``None`` keeps all.
+
+        Returns:
+            ``(h, targets, mask)``: ``h`` (B, T + 1, d) final-normed states, where ``h[:, 0]`` is the state at the last
+            prompt token and ``h[:, j]`` the state after the j-th target; ``targets`` (B, T) long target ids (the
+            pad id past a row's end); ``mask`` (B, T) bool, True on real targets. Rows are right-padded (``h`` with
+            zeros) to the longest row's T.
+        """
+        if len(contexts) != len(answers):
+            raise ValueError(f"got {len(contexts)} contexts but {len(answers)} answers; pass one answer per context")
+        if not contexts:
+            raise ValueError("hidden_states needs at least one context")
+        if max_answer_tokens is not None and max_answer_tokens <= 0:
+            raise ValueError(f"max_answer_tokens={max_answer_tokens} must be positive or None")
+        prompts = [self.encode(c) for c in contexts]
+        targets = [self.tokenizer(a, add_special_tokens=False)["input_ids"] + [self.eos_token_id] for a in answers]
+        if max_answer_tokens is not None:
+            targets = [t[:max_answer_tokens] for t in targets]
+        rows = [p + t for p, t in zip(prompts, targets)]
+        length = max(len(r) for r in rows)
+        self._check_length(length)
+        input_ids = torch.full((len(rows), length), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
+        for row, ids in enumerate(rows):
+            input_ids[row, length - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, length - len(ids) :] = 1
+        images = [c.image for c in contexts if c.image is not None]
+        pixels = None
+        if images:
+            pixels = {k: v.to(self.device) for k, v in self.family.pixel_inputs(images).items()}
+            pixels["pixel_values"] = pixels["pixel_values"].to(self.dtype)
+        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
+        with torch.inference_mode():
+            embeds = self._embed(input_ids)
+            if pixels is not None:
+                features = self.family.image_features(pixels).to(embeds.dtype)
+                embeds = embeds.masked_scatter((input_ids == self.family.image_token_id).unsqueeze(-1), features)
+            position_ids, _ = self.family.prefill_positions(input_ids, attention_mask, pixels)
+            full = self._text_model(
+                inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+            ).last_hidden_state
+        longest = max(len(t) for t in targets)
+        h = full.new_zeros((len(rows), longest + 1, full.shape[-1]))
+        target = torch.full((len(rows), longest), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), longest), dtype=torch.bool)
+        for row, t in enumerate(targets):
+            # Left padding puts every row's end at the last column: its answer span is the last len(t) + 1 states.
+            h[row, : len(t) + 1] = full[row, length - len(t) - 1 :]
+            target[row, : len(t)] = torch.tensor(t, dtype=torch.long)
+            mask[row, : len(t)] = True
+        return h.clone(), target.to(self.device), mask.to(self.device)
+
     # ----------------------------------------------------------------------------------------------- decoding
     def _step_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
         # A ready 4-D mask for one query per row: transformers then skips its own mask building, which checks
