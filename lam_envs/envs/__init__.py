@@ -1,0 +1,21 @@
+"""Gymnasium environments: latent and token twins of the MMRole and PCogAlign conversation tasks.
+
+``import lam_envs`` registers the ids (see :mod:`lam_envs.envs.registration`); the env classes load lazily::
+
+    import gymnasium as gym
+    import lam_envs  # noqa: F401  (registers lam/*)
+
+    env = gym.make("lam/MMRole-Latent-v0")
+    envs = gym.make_vec("lam/MMRole-Latent-v0", num_envs=32)   # one backbone call per step for all 32
+
+* :class:`~lam_envs.envs.conversation.ConversationEnv`: the single env (one class for every id; the variants are
+  keywords, see :class:`~lam_envs.envs.config.ConversationConfig`).
+* :class:`~lam_envs.envs.vector.ConversationVectorEnv`: the batched Gymnasium vector env.
+* :class:`~lam_envs.envs.sb3.ConversationVecEnv`: the same batch as a Stable-Baselines3 ``VecEnv`` (imports SB3).
+"""
+
+from __future__ import annotations
+
+from lam_envs.envs.registration import ENV_IDS, env_id, register_envs
+
+__all__ = ["ENV_IDS", "env_id", "register_envs"]

@@ -1,0 +1,272 @@
+"""The dynamics shared by the single and the batched conversation envs: B replies decoded together.
+
+:class:`ReplyBatch` holds B rows, each writing one reply to one sample. A single env is a batch of one and the vector
+env a batch of N, so both run exactly the same code: per step, one world-model read-out (latent envs), one batched
+backbone step for all rows, and one host transfer of the new tokens and embeddings. Finished rows are restarted
+with :meth:`Backbone.replace_rows <lam_envs.backbone.Backbone.replace_rows>`, which splices freshly prefilled rows
+into the batch's KV cache without touching the others.
+
+Every random choice of a row (its next sample, its sampled tokens) comes from that row's own ``np.random.Generator``,
+so row i of a vector env seeded with ``seed`` replays a single env seeded with ``seed + i`` step for step.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from lam_envs.backbone import Backbone, DecodeState
+from lam_envs.data.types import Sample, Task
+from lam_envs.envs.config import DEFAULT_TOKEN_MASK_TOP_P, ActionKind, ConversationConfig
+from lam_envs.envs.resources import (
+    WorldModel,
+    contexts_for,
+    resolve_backbone,
+    resolve_reward,
+    resolve_samples,
+    resolve_world_model,
+)
+from lam_envs.rewards.base import JudgeError, JudgeResult, Reward
+
+logger = logging.getLogger(__name__)
+
+
+def top_p_mask(logits: torch.Tensor, top_p: float) -> np.ndarray:
+    """Boolean (B, N) mask of the smallest set of entries whose softmax mass reaches ``top_p`` (at least one).
+
+    Args:
+        logits: (B, N) scores.
+        top_p: Nucleus mass in (0, 1].
+
+    Returns:
+        The mask as a NumPy bool array.
+    """
+    probs = torch.softmax(logits.float(), dim=-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    # Keep an entry while the mass before it is still short of top_p: the entry that crosses top_p is kept.
+    keep_sorted = (sorted_probs.cumsum(dim=-1) - sorted_probs) < top_p
+    keep_sorted[:, 0] = True
+    mask = torch.zeros_like(keep_sorted).scatter(1, order, keep_sorted)
+    return mask.cpu().numpy()
+
+
+@dataclass
+class Setup:
+    """Everything an env's dynamics read, resolved once from its keywords (shared by the batch's rows)."""
+
+    task: Task
+    action_kind: ActionKind
+    config: ConversationConfig
+    backbone: Backbone
+    world_model: WorldModel | None
+    samples: list[Sample]
+    reward: Reward
+    prompt_style: str
+    num_actions: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.action_kind == "latent":
+            assert self.world_model is not None
+            self.num_actions = int(self.world_model.config.num_codes)
+        else:
+            self.num_actions = self.backbone.vocab_size
+
+    @classmethod
+    def build(cls, task: Task, action_kind: ActionKind, config: ConversationConfig) -> Setup:
+        """Load (or reuse) the backbone, world model, samples and judge named by ``config``."""
+        backbone, is_default = resolve_backbone(config)
+        world_model = resolve_world_model(config.latent_model, backbone) if action_kind == "latent" else None
+        style = config.prompt_style or ("compact" if is_default else "full")
+        return cls(
+            task=task,
+            action_kind=action_kind,
+            config=config,
+            backbone=backbone,
+            world_model=world_model,
+            samples=resolve_samples(task, config),
+            reward=resolve_reward(task, config.reward),
+            prompt_style=style,
+        )
+
+
+@dataclass
+class StepResult:
+    """What one batched step produced, per row (NumPy arrays of length B, lists of per-row values)."""
+
+    tokens: np.ndarray
+    embeddings: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    judged: dict[int, JudgeResult]
+    judge_failed: np.ndarray
+
+
+class ReplyBatch:
+    """B replies being written at once, with one decode state for all of them.
+
+    Args:
+        setup: The resolved backbone, world model, samples and judge.
+        num_rows: B.
+    """
+
+    def __init__(self, setup: Setup, num_rows: int) -> None:
+        if num_rows <= 0:
+            raise ValueError(f"num_rows={num_rows} must be positive")
+        self.setup = setup
+        self.num_rows = num_rows
+        self.backbone = setup.backbone
+        self.state: DecodeState | None = None
+        self.sample_index = np.zeros(num_rows, dtype=np.int64)
+        self.replies: list[list[int]] = [[] for _ in range(num_rows)]
+        self.embeddings = np.zeros((num_rows, self.backbone.hidden_size), dtype=np.float32)
+        self.decode_rngs: list[np.random.Generator] = [np.random.default_rng(0) for _ in range(num_rows)]
+        self.judge_failures = 0
+        self._bound = float(setup.config.obs_bound)
+
+    # ------------------------------------------------------------------------------------------------ episodes
+    def sample(self, row: int) -> Sample:
+        """The sample row ``row`` is answering."""
+        return self.setup.samples[int(self.sample_index[row])]
+
+    def draw_index(self, rng: np.random.Generator, sample_index: int | None) -> int:
+        """The next sample index: ``sample_index`` if given (checked), else uniform from ``rng``.
+
+        Raises:
+            ValueError: for an index outside the sample list.
+        """
+        n = len(self.setup.samples)
+        if sample_index is None:
+            return int(rng.integers(n))
+        index = int(sample_index)
+        if not 0 <= index < n:
+            raise ValueError(f"sample_index={sample_index} is outside [0, {n}); this env has {n} samples")
+        return index
+
+    def begin(self, rows: Sequence[int], indices: Sequence[int], decode_seeds: Sequence[int]) -> None:
+        """Start new replies in ``rows`` to the samples ``indices``, with sampling generators from ``decode_seeds``.
+
+        Restarting every row prefills a fresh batch; restarting some splices them into the running batch.
+        """
+        rows = list(rows)
+        for row, index, seed in zip(rows, indices, decode_seeds, strict=True):
+            self.sample_index[row] = index
+            self.replies[row] = []
+            self.decode_rngs[row] = np.random.default_rng(int(seed))
+        contexts = contexts_for([self.sample(r) for r in rows], self.setup.prompt_style)
+        if self.state is None or sorted(rows) == list(range(self.num_rows)):
+            order = np.argsort(rows)
+            self.state = self.backbone.prefill([contexts[i] for i in order])
+            self.embeddings = self._host_embeddings(self.state.h)
+        else:
+            self.backbone.replace_rows(self.state, rows, contexts)
+            self.embeddings[rows] = self._host_embeddings(self.state.h[rows])
+
+    def _host_embeddings(self, h: torch.Tensor) -> np.ndarray:
+        return h.float().clamp(-self._bound, self._bound).cpu().numpy()
+
+    def reply_text(self, row: int) -> str:
+        """The reply so far as text (special tokens such as EOS left out)."""
+        return self.backbone.decode(self.replies[row])
+
+    # ------------------------------------------------------------------------------------------------ actions
+    def _check_actions(self, actions: np.ndarray) -> np.ndarray:
+        actions = np.asarray(actions).reshape(-1)
+        if actions.shape != (self.num_rows,) or not np.issubdtype(actions.dtype, np.integer):
+            raise ValueError(
+                f"actions {actions!r} must be {self.num_rows} integer(s), one per env, in [0, {self.setup.num_actions})"
+            )
+        if actions.min() < 0 or actions.max() >= self.setup.num_actions:
+            raise ValueError(f"actions {actions.tolist()} must lie in [0, {self.setup.num_actions})")
+        return actions
+
+    @torch.inference_mode()
+    def tokens_for(self, actions: np.ndarray) -> torch.Tensor:
+        """The token each row emits for its action (token envs: the action; latent: the world model's token)."""
+        assert self.state is not None
+        device = self.backbone.device
+        acts = torch.as_tensor(self._check_actions(actions), dtype=torch.long, device=device)
+        if self.setup.action_kind == "token":
+            return acts
+        assert self.setup.world_model is not None
+        logits = self.setup.world_model.token_logits(self.state.h, acts, self.backbone)
+        if self.setup.config.decoding == "greedy":
+            return logits.argmax(dim=-1)
+        return self._sample(logits)
+
+    def _sample(self, logits: torch.Tensor) -> torch.Tensor:
+        # Inverse-CDF sampling with one uniform per row from the row's own generator: a row's tokens do not depend
+        # on which other rows share its batch, and there is no per-row torch call.
+        config = self.setup.config
+        logits = logits.float() / config.temperature
+        if config.top_k is not None and config.top_k < logits.shape[-1]:
+            kth = logits.topk(config.top_k, dim=-1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        cdf = torch.softmax(logits, dim=-1).cumsum(dim=-1)
+        u = torch.tensor([rng.random() for rng in self.decode_rngs], dtype=cdf.dtype, device=cdf.device)
+        index = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1)).squeeze(-1)
+        return index.clamp_(max=logits.shape[-1] - 1)
+
+    def action_masks(self) -> np.ndarray:
+        """(B, num_actions) bool: which actions are allowed now (see ``ConversationConfig.mask_top_p``)."""
+        assert self.state is not None
+        top_p = self.setup.config.mask_top_p
+        if self.setup.action_kind == "token":
+            logits = self.backbone.lm_head(self.state.h)
+            return top_p_mask(logits, DEFAULT_TOKEN_MASK_TOP_P if top_p is None else top_p)
+        if top_p is None:
+            return np.ones((self.num_rows, self.setup.num_actions), dtype=bool)
+        assert self.setup.world_model is not None
+        with torch.inference_mode():
+            return top_p_mask(self.setup.world_model.prior_logits(self.state.h), top_p)
+
+    # ------------------------------------------------------------------------------------------------ stepping
+    def step(self, actions: np.ndarray) -> StepResult:
+        """Emit one token per row, advance the backbone once for the whole batch, and judge finished replies.
+
+        Raises:
+            JudgeError: if the judge fails on a reply and ``judge_failure_reward`` is ``None``.
+        """
+        assert self.state is not None, "call begin() before step()"
+        config = self.setup.config
+        tokens = self.tokens_for(actions)
+        h = self.backbone.step(self.state, tokens)
+        tokens_np = tokens.cpu().numpy()
+        self.embeddings = self._host_embeddings(h)
+        terminated = tokens_np == self.backbone.eos_token_id
+        truncated = np.zeros(self.num_rows, dtype=bool)
+        for row in range(self.num_rows):
+            self.replies[row].append(int(tokens_np[row]))
+            truncated[row] = not terminated[row] and len(self.replies[row]) >= config.max_reply_tokens
+        rewards = np.full(self.num_rows, 0.0 - config.step_penalty, dtype=np.float64)
+        rewards[truncated] -= config.truncation_penalty
+        judge_failed = np.zeros(self.num_rows, dtype=bool)
+        done = np.flatnonzero(terminated | truncated)
+        judged: dict[int, JudgeResult] = {}
+        if done.size:
+            results = self.setup.reward.score([self.sample(r) for r in done], [self.reply_text(r) for r in done])
+            for row, result in zip(done.tolist(), results, strict=True):
+                judged[row] = result
+                if result.failed:
+                    judge_failed[row] = True
+                    rewards[row] += self._failure_reward(row, result)
+                else:
+                    rewards[row] += result.ratio
+        return StepResult(tokens_np, self.embeddings, rewards, terminated, truncated, judged, judge_failed)
+
+    def _failure_reward(self, row: int, result: JudgeResult) -> float:
+        self.judge_failures += 1
+        fallback = self.setup.config.judge_failure_reward
+        sample = self.sample(row)
+        if fallback is None:
+            raise JudgeError(
+                f"the judge failed on sample {sample.id!r} ({result.error}); fix the judge, or pass "
+                "judge_failure_reward=<float> to give such replies a fixed reward, flagged in info['judge_failed']"
+            )
+        logger.warning("judge failed on sample %s (%s); reward %s (failure %d)", sample.id, result.error, fallback,
+                       self.judge_failures)
+        return float(fallback)

@@ -1,0 +1,132 @@
+"""The batched conversation env as a Stable-Baselines3 ``VecEnv`` (this module imports SB3; nothing else in
+:mod:`lam_envs` does).
+
+SB3 does not accept Gymnasium vector envs, so :class:`ConversationVecEnv` adapts a
+:class:`~lam_envs.envs.vector.ConversationVectorEnv`: SB3's list of per-env ``info`` dicts, its
+``terminal_observation`` and ``TimeLimit.truncated`` keys, and ``env_method("action_masks")`` for sb3-contrib's
+MaskablePPO::
+
+    venv = ConversationVecEnv.make("lam/MMRole-Latent-v0", num_envs=32)
+    model = PPO("MlpPolicy", venv, n_steps=64).learn(10_000)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
+
+from lam_envs.envs.vector import ConversationVectorEnv
+
+
+def row_info(infos: dict[str, Any], row: int) -> dict[str, Any]:
+    """Row ``row``'s entries of a Gymnasium vector ``infos`` dict (keys whose ``_key`` mask is set for the row)."""
+    out: dict[str, Any] = {}
+    for key, value in infos.items():
+        if key.startswith("_"):
+            continue
+        mask = infos.get(f"_{key}")
+        if isinstance(value, dict):
+            sub = row_info(value, row)
+            if sub:
+                out[key] = sub
+        elif mask is None or bool(mask[row]):
+            item = value[row]
+            out[key] = item.item() if isinstance(item, np.generic) else item
+    return out
+
+
+class ConversationVecEnv(VecEnv):
+    """A :class:`ConversationVectorEnv` behind SB3's ``VecEnv`` interface.
+
+    Args:
+        venv: The batched env (its autoreset is same-step, which is SB3's convention too).
+    """
+
+    def __init__(self, venv: ConversationVectorEnv) -> None:
+        self.venv = venv
+        self._actions: np.ndarray | None = None
+        super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
+
+    @classmethod
+    def make(cls, env_id: str, num_envs: int, **kwargs: Any) -> ConversationVecEnv:
+        """Build the batched env of a registered id (``gym.make_vec(..., vectorization_mode="vector_entry_point")``)
+        and wrap it."""
+        venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+        return cls(venv.unwrapped)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------------------------------------ stepping
+    def reset(self) -> VecEnvObs:
+        seeds = self._seeds if any(s is not None for s in self._seeds) else None
+        pins = [o.get("sample_index") for o in self._options]
+        options = {"sample_index": pins} if all(p is not None for p in pins) else None
+        obs, infos = self.venv.reset(seed=seeds, options=options)
+        self.reset_infos = [row_info(infos, r) for r in range(self.num_envs)]
+        self._reset_seeds()
+        self._reset_options()
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        if self._actions is None:
+            raise RuntimeError("step_wait() without step_async(); call step(actions)")
+        obs, rewards, terminated, truncated, infos = self.venv.step(self._actions)
+        self._actions = None
+        dones = terminated | truncated
+        final_obs = infos.get("final_obs")
+        out: list[dict[str, Any]] = []
+        for row in range(self.num_envs):
+            if dones[row]:
+                info = row_info(infos["final_info"], row)
+                info["terminal_observation"] = final_obs[row]
+                info["TimeLimit.truncated"] = bool(truncated[row] and not terminated[row])
+                self.reset_infos[row] = {k: v for k, v in row_info(infos, row).items() if not k.startswith("final")}
+            else:
+                info = row_info(infos, row)
+            out.append(info)
+        return obs, rewards.astype(np.float32), dones, out
+
+    def close(self) -> None:
+        self.venv.close()
+
+    # ------------------------------------------------------------------------------------------------ attributes
+    def _rows(self, indices: VecEnvIndices) -> list[int]:
+        return list(self._get_indices(indices))
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        """The batched env's attribute, once per requested row (all rows share one env)."""
+        value = getattr(self.venv, attr_name)
+        return [value for _ in self._rows(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        """Set an attribute of the batched env (shared by every row, so ``indices`` must cover all rows).
+
+        Raises:
+            ValueError: if only some rows are named.
+        """
+        if sorted(self._rows(indices)) != list(range(self.num_envs)):
+            raise ValueError(f"rows share one batched env; set {attr_name!r} for all rows (indices=None)")
+        setattr(self.venv, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any) -> list[Any]:
+        """Call a method per row. ``action_masks`` returns each row's mask; another method of the batched env is
+        called once and its result given to every requested row."""
+        rows = self._rows(indices)
+        if method_name == "action_masks":
+            masks = self.venv.action_masks()
+            return [masks[r] for r in rows]
+        result = getattr(self.venv, method_name)(*method_args, **method_kwargs)
+        return [result for _ in rows]
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
+        return [False for _ in self._rows(indices)]
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        if self.venv.render_mode != "rgb_array":
+            return [None for _ in range(self.num_envs)]
+        frames: Iterable[np.ndarray] = self.venv.render() or ()
+        return list(frames)

@@ -1,0 +1,108 @@
+"""Observation spaces and the per-row observations and ``info`` dicts built from a :class:`ReplyBatch`.
+
+Default observation: the context embedding h_t as a flat float32 ``Box(-obs_bound, obs_bound, (d,))`` that any SB3
+``MlpPolicy`` accepts. ``observation="dict"`` adds the sample's image (uint8, ``obs_image_size`` square, RGB) and the
+reply's token ids so far (int64, padded with the backbone's pad id to ``max_reply_tokens``) with their count.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from PIL import Image
+
+from lam_envs.data.types import Sample
+from lam_envs.envs.core import ReplyBatch, Setup, StepResult
+
+
+def observation_space(setup: Setup) -> spaces.Space:
+    """The single-env observation space for ``setup``'s backbone and settings."""
+    config = setup.config
+    d = setup.backbone.hidden_size
+    embedding = spaces.Box(-config.obs_bound, config.obs_bound, shape=(d,), dtype=np.float32)
+    if config.observation == "embedding":
+        return embedding
+    side = config.obs_image_size
+    vocab = setup.backbone.vocab_size
+    return spaces.Dict(
+        {
+            "embedding": embedding,
+            "image": spaces.Box(0, 255, shape=(side, side, 3), dtype=np.uint8),
+            "reply_ids": spaces.Box(0, vocab - 1, shape=(config.max_reply_tokens,), dtype=np.int64),
+            "reply_length": spaces.Box(0, config.max_reply_tokens, shape=(1,), dtype=np.int64),
+        }
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _image_array(sample: Sample, side: int) -> np.ndarray:
+    # Samples are frozen and hashable; an episode's image is read once per episode, so a small cache spares
+    # re-rendering (synthetic scenes) or re-decoding (files) the same image at every step.
+    image = sample.image.load().convert("RGB").resize((side, side), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    array.setflags(write=False)
+    return array
+
+
+def row_observation(batch: ReplyBatch, row: int) -> Any:
+    """Row ``row``'s current observation (a copy: later steps never change it)."""
+    setup = batch.setup
+    embedding = batch.embeddings[row].copy()
+    if setup.config.observation == "embedding":
+        return embedding
+    limit = setup.config.max_reply_tokens
+    reply = batch.replies[row][:limit]
+    ids = np.full(limit, batch.backbone.pad_token_id, dtype=np.int64)
+    ids[: len(reply)] = reply
+    return {
+        "embedding": embedding,
+        "image": _image_array(batch.sample(row), setup.config.obs_image_size).copy(),
+        "reply_ids": ids,
+        "reply_length": np.array([len(reply)], dtype=np.int64),
+    }
+
+
+def reset_info(batch: ReplyBatch, row: int) -> dict[str, Any]:
+    """``info`` at the start of an episode."""
+    sample = batch.sample(row)
+    return {"sample_id": sample.id, "sample_index": int(batch.sample_index[row]), "reply": ""}
+
+
+def step_info(batch: ReplyBatch, row: int, result: StepResult) -> dict[str, Any]:
+    """``info`` after a step: the token, the reply so far and, at the end of an episode, the judge's verdict."""
+    sample = batch.sample(row)
+    info: dict[str, Any] = {
+        "sample_id": sample.id,
+        "sample_index": int(batch.sample_index[row]),
+        "token": int(result.tokens[row]),
+        "reply": batch.reply_text(row),
+        "reply_tokens": len(batch.replies[row]),
+    }
+    judged = result.judged.get(row)
+    if judged is None:
+        return info
+    config = batch.setup.config
+    failed = bool(result.judge_failed[row])
+    judge_reward = float(result.rewards[row]) + config.step_penalty
+    if result.truncated[row]:
+        judge_reward += config.truncation_penalty
+    info.update(
+        {
+            "judge_ratio": float("nan") if failed else float(judged.ratio),
+            "judge_scores": dict(judged.candidate),
+            "reference_scores": dict(judged.reference),
+            "dimension_ratios": judged.dimension_ratios,
+            "judge_failed": failed,
+            "judge_error": judged.error or "",
+            "reward_terms": {
+                "judge": judge_reward,
+                "step_penalty": 0.0 - config.step_penalty,
+                "truncation_penalty": 0.0 - config.truncation_penalty if result.truncated[row] else 0.0,
+            },
+            "is_success": (not failed) and judged.ratio >= config.success_threshold,
+        }
+    )
+    return info
