@@ -1,0 +1,146 @@
+"""A resumable training loop shared by the stages: AdamW, warm-up + cosine schedule, CSV log, periodic checkpoints.
+
+A killed run resumes from ``<stage dir>/partial.pt`` (model, optimizer, batch-sampling generator, step and log), so
+the resumed run continues exactly as the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+PARTIAL_NAME = "partial.pt"
+LOG_NAME = "log.csv"
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Optimisation settings every stage has."""
+
+    steps: int = 500
+    """Optimizer steps (fixed, so that a rebuild is deterministic)."""
+    batch_size: int = 32
+    """Examples per step (per data kind where a stage mixes kinds)."""
+    learning_rate: float = 1e-4
+    """Peak AdamW learning rate."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    warmup_fraction: float = 0.05
+    """Share of the steps with a linear warm-up; the rest decays by a cosine to 10% of the peak."""
+    grad_clip: float = 1.0
+    """Global gradient-norm clip."""
+    seed: int = 0
+    """Seed of the batch sampling and the Gumbel noise."""
+    checkpoint_every: int = 200
+    """Steps between resumable checkpoints (0: none)."""
+    log_every: int = 10
+    """Steps between CSV log rows."""
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.batch_size <= 0 or self.learning_rate <= 0:
+            raise ValueError(
+                f"steps={self.steps}, batch_size={self.batch_size}, learning_rate={self.learning_rate}: steps must "
+                "be >= 0, batch size and learning rate positive"
+            )
+        if not 0 <= self.warmup_fraction < 1:
+            raise ValueError(f"warmup_fraction={self.warmup_fraction} must lie in [0, 1)")
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of ``step``."""
+        warmup = int(self.warmup_fraction * self.steps)
+        if step < warmup:
+            return self.learning_rate * (step + 1) / warmup
+        progress = (step - warmup) / max(1, self.steps - warmup)
+        return self.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+LossFn = Callable[[torch.Generator], dict[str, torch.Tensor]]
+"""Draws a batch with the generator and returns ``{"loss": ..., other metrics...}`` (scalars)."""
+
+
+def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
+    if not rows:
+        return
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def train_loop(
+    model: nn.Module,
+    loss_fn: LossFn,
+    config: LoopConfig,
+    *,
+    name: str,
+    run_dir: Path | None = None,
+    progress: bool = True,
+) -> list[dict[str, float]]:
+    """Optimise the parameters of ``model`` that require grad.
+
+    Args:
+        model: The model (its trainable set is already chosen by the caller).
+        loss_fn: See :data:`LossFn`.
+        config: Optimisation settings.
+        name: Progress-bar label.
+        run_dir: Where the CSV log and resumable checkpoints go (resumes from one found there); ``None`` for none.
+        progress: Show a progress bar.
+
+    Returns:
+        The log rows (step, lr and every metric ``loss_fn`` returned).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"stage {name!r} has no trainable parameters")
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(config.seed)
+    start, rows = 0, []
+    partial = run_dir / PARTIAL_NAME if run_dir is not None else None
+    if partial is not None and partial.is_file():
+        saved = torch.load(partial, map_location="cpu", weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"])
+        start, rows = int(saved["step"]), list(saved["log"])
+        logger.info("%s: resuming from step %d (%s)", name, start, partial)
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    model.train()
+    bar = tqdm(range(start, config.steps), desc=name, disable=not progress, unit="step", initial=start,
+               total=config.steps)
+    for step in bar:
+        lr = config.lr_at(step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        metrics = loss_fn(generator)
+        metrics["loss"].backward()
+        nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if step % config.log_every == 0 or step == config.steps - 1:
+            row = {"step": float(step), "lr": lr, **{k: float(v.detach()) for k, v in metrics.items()}}
+            rows.append(row)
+            bar.set_postfix(loss=f"{row['loss']:.3f}")
+            if run_dir is not None:
+                _write_csv(run_dir / LOG_NAME, rows)
+        done = step + 1
+        if partial is not None and config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.steps:
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "generator": generator.get_state(), "step": done, "log": rows}
+            torch.save(state, partial.with_suffix(".tmp"))
+            partial.with_suffix(".tmp").replace(partial)  # atomic: a kill mid-write leaves the last good one
+    model.eval()
+    if partial is not None and partial.is_file():
+        partial.unlink()
+    return rows
