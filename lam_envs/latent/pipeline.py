@@ -221,3 +221,22 @@ def run_pretrain(
     record["last_log_rows"] = summary
     (out / "pretrain.json").write_text(json.dumps(record, indent=1))
     return final
+
+
+def heldout_examples(config: PretrainDataConfig, n_paired: int, n_text: int) -> tuple[list[Example], list[Example]]:
+    """Held-out ``(paired, text_only)`` examples: the tasks' ``test_id`` samples plus corpus items drawn with another
+    seed, never used in pretraining."""
+    rng = np.random.default_rng(config.seed + 10_007)
+    n_task = round(n_paired * config.task_share)
+    paired: list[Example] = []
+    for i, name in enumerate(TASKS):
+        share = n_task // len(TASKS) + (1 if i < n_task % len(TASKS) else 0)
+        samples = synthetic_samples(name, Split.TEST_ID, seed=config.seed)
+        paired += [sample_example(samples[j], config.prompt_style) for j in draw_indices(rng, len(samples), share)]
+    corpus = PairedCorpus(seed=config.seed + 10_007, size=config.corpus_size)
+    for j in draw_indices(rng, len(corpus), n_paired - len(paired)):
+        item = corpus[j]
+        paired.append(Example(item.scene, (("user", item.prompt),), item.answer))
+    texts = TextCorpus(seed=config.seed + 10_007, size=config.corpus_size)
+    text = [Example(None, *text_messages(texts[j])) for j in draw_indices(rng, len(texts), n_text)]
+    return paired, text
