@@ -43,6 +43,12 @@ def env_backbone(env_backbone_dir: Path) -> Backbone:
 
 
 @pytest.fixture(scope="session")
+def num_codes() -> int:
+    """K of the test latent model."""
+    return NUM_CODES
+
+
+@pytest.fixture(scope="session")
 def latent_dir(env_backbone: Backbone, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from lam_envs.latent.model import random_latent_model
 
@@ -53,10 +59,12 @@ def latent_dir(env_backbone: Backbone, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="session")
 def env_kwargs(env_backbone_dir: Path, latent_dir: Path, env_backbone: Backbone) -> dict[str, Any]:
-    """Keywords for any lam/ id: the tiny backbone and latent model, 6 samples, replies of at most 5 tokens."""
+    """Keywords for any lam/ id: the tiny backbone and latent model, 6 samples, replies of at most 5 tokens,
+    compact prompts."""
     return {
         "backbone": str(env_backbone_dir),
         "latent_model": str(latent_dir),
         "num_samples": 6,
         "max_reply_tokens": 5,
+        "prompt_style": "compact",  # short prompts keep prefill (the cost of every reset) small
     }
