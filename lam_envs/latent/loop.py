@@ -103,7 +103,8 @@ def train_loop(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"stage {name!r} has no trainable parameters")
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    # The fused kernel: the unfused per-tensor update cost more than the forward pass on 2 CPU cores.
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay, fused=True)
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(config.seed)
     start, rows = 0, []
     partial = run_dir / PARTIAL_NAME if run_dir is not None else None
