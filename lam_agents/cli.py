@@ -15,7 +15,7 @@ import sys
 from typing import Sequence
 
 # (subcommand module under lam_agents.commands); order is the order in ``lam --help``.
-COMMAND_MODULES: tuple[str, ...] = ("demo", "data", "judge", "build_default", "backbone_report")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "data", "judge", "build_default", "backbone_report", "pretrain", "latent")
 
 
 def build_parser() -> argparse.ArgumentParser:
