@@ -1,0 +1,270 @@
+"""Fair starts: SB3 policies whose action logits begin at the pretrained behaviour, and a KL penalty toward it.
+
+Both action spaces should start RL from comparable replies, so the policy's action head starts as the behaviour the
+frozen models already have over the same observation h_t:
+
+* latent envs: the latent model's **policy prior** ``prior_logits(h)`` over the K codes;
+* token envs: the backbone's own **LM head** over the V tokens (``lm_head(h)``; h is already final-normed).
+
+How (exactly): a fair-start policy computes its action logits as ``start(obs) + residual(latent_pi)``, where
+``start`` is a frozen copy of that head (its weights are copied from the env's models and saved with the policy) and
+``residual`` is SB3's usual trainable linear action head over the MLP latent, initialised to **zero** (weight and bias).
+At step 0 the policy is therefore exactly the pretrained behaviour, and everything RL learns is a residual on top.
+The value head and the MLP are SB3's defaults. The policy classes subclass SB3's ``ActorCriticPolicy`` (PPO, A2C,
+TRPO, GRPO) and sb3-contrib's ``MaskableActorCriticPolicy`` (MaskablePPO); the start head is rebuilt from a small
+JSON-able spec (``policy_kwargs["start_head"]``), so ``PPO.load`` restores it.
+
+KL penalty: :class:`StartKLPenalty` subtracts ``beta * KL(pi(.|s) || start(.|s))`` (exact, over the whole action
+distribution, from the observation alone) from every step's reward of an on-policy rollout before the advantages are
+computed, as in RLHF's per-token KL reward. GRPO instead puts a k3 KL estimator in its loss (see
+:mod:`lam_agents.grpo`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.torch_layers import FlattenExtractor
+from stable_baselines3.common.utils import obs_as_tensor
+from torch import nn
+
+from lam_agents.envs import EnvParts
+
+logger = logging.getLogger(__name__)
+
+
+def start_head_spec(parts: EnvParts) -> dict[str, Any]:
+    """The JSON-able description of the start head for the env behind ``parts`` (see the module docstring)."""
+    d = int(parts.backbone.hidden_size)
+    if parts.action_kind == "latent":
+        config = parts.world_model.config
+        return {"kind": "prior", "hidden_size": d, "num_codes": int(config.num_codes),
+                "width": int(config.prior_width), "blocks": int(config.prior_blocks)}
+    head = parts.backbone.model.get_output_embeddings()
+    return {"kind": "lm_head", "hidden_size": d, "vocab_size": int(parts.backbone.vocab_size),
+            "bias": head.bias is not None}
+
+
+def build_start_head(spec: dict[str, Any]) -> nn.Module:
+    """An untrained module of the shape ``spec`` describes (weights come from :func:`load_start_weights`).
+
+    Raises:
+        ValueError: for an unknown ``kind``.
+    """
+    if spec.get("kind") == "prior":
+        from lam_envs.latent.prior import PolicyPrior
+
+        return PolicyPrior(spec["hidden_size"], spec["num_codes"], spec["width"], spec["blocks"])
+    if spec.get("kind") == "lm_head":
+        return nn.Linear(spec["hidden_size"], spec["vocab_size"], bias=bool(spec.get("bias", False)))
+    raise ValueError(f"start_head kind {spec.get('kind')!r}; expected 'prior' (latent envs) or 'lm_head' (token)")
+
+
+def start_state_dict(parts: EnvParts) -> dict[str, torch.Tensor]:
+    """The frozen weights of the start head: the latent model's prior, or the backbone's LM head (float32, CPU)."""
+    if parts.action_kind == "latent":
+        source: nn.Module = parts.world_model.prior
+    else:
+        source = parts.backbone.model.get_output_embeddings()
+    return {k: v.detach().float().cpu().clone() for k, v in source.state_dict().items()}
+
+
+class _ActorWithObservation(nn.Module):
+    """SB3's ``MlpExtractor`` whose actor output also carries the observation: ``[latent_pi; obs]``.
+
+    With SB3's default ``FlattenExtractor`` the features *are* the observation h_t, so the action head can read it
+    beside the MLP's latent without any per-call state.
+    """
+
+    def __init__(self, mlp: nn.Module, obs_dim: int) -> None:
+        super().__init__()
+        self.mlp = mlp
+        self.latent_dim_pi = int(mlp.latent_dim_pi) + obs_dim
+        self.latent_dim_vf = int(mlp.latent_dim_vf)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pi, vf = self.mlp(features)
+        return torch.cat([pi, features], dim=-1), vf
+
+    def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.mlp.forward_actor(features), features], dim=-1)
+
+    def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
+        return self.mlp.forward_critic(features)
+
+
+def _freeze_as_buffers(module: nn.Module) -> nn.Module:
+    """Turn every parameter of ``module`` into a buffer: saved in the state dict, invisible to optimizers and to
+    algorithms that differentiate through ``named_parameters()`` (TRPO)."""
+    for sub in module.modules():
+        for name, param in list(sub.named_parameters(recurse=False)):
+            delattr(sub, name)
+            sub.register_buffer(name, param.detach())
+    return module
+
+
+class StartPlusResidual(nn.Module):
+    """The fair-start action head: ``start(obs) + residual(latent_pi)`` with ``residual`` initialised to zero.
+
+    Args:
+        latent_dim: Width of the MLP's actor latent.
+        num_actions: Size of the action space.
+        start: The frozen start head (prior or LM head).
+    """
+
+    def __init__(self, latent_dim: int, num_actions: int, start: nn.Module) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.residual = nn.Linear(latent_dim, num_actions)
+        nn.init.zeros_(self.residual.weight)
+        nn.init.zeros_(self.residual.bias)
+        self.start = _freeze_as_buffers(start)
+
+    def start_logits(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B, d) observations -> (B, A) logits of the pretrained behaviour (no gradient)."""
+        with torch.no_grad():
+            return self.start(obs.float()).float()
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.residual(latent[..., : self.latent_dim]) + self.start_logits(latent[..., self.latent_dim :])
+
+
+class FairStartMixin:
+    """Turns an SB3 actor-critic policy into a fair-start one (see the module docstring)."""
+
+    def _fair_start_init(self, spec: dict[str, Any] | None) -> None:
+        # Before nn.Module.__init__ runs (it builds the network through _build_mlp_extractor below).
+        object.__setattr__(self, "start_head_spec", spec)
+
+    def _build_mlp_extractor(self) -> None:
+        super()._build_mlp_extractor()  # type: ignore[misc]
+        if self.start_head_spec is not None:
+            if not isinstance(self.features_extractor, FlattenExtractor):  # type: ignore[attr-defined]
+                raise TypeError("a fair-start policy reads h_t from the features: keep SB3's default FlattenExtractor")
+            obs_dim = int(self.features_extractor.features_dim)  # type: ignore[attr-defined]
+            self.mlp_extractor = _ActorWithObservation(self.mlp_extractor, obs_dim)  # type: ignore[attr-defined]
+
+    def _fair_start_build(self, lr_schedule: Any) -> None:
+        if self.start_head_spec is None:
+            return
+        latent = int(self.mlp_extractor.mlp.latent_dim_pi)  # type: ignore[attr-defined]
+        num_actions = int(self.action_space.n)  # type: ignore[attr-defined]
+        self.action_net = StartPlusResidual(latent, num_actions, build_start_head(self.start_head_spec))
+        self.action_net.to(self.device)  # type: ignore[attr-defined]
+        # The optimizer was built over the replaced head: rebuild it over the trainable parameters.
+        trainable = [p for p in self.parameters() if p.requires_grad]  # type: ignore[attr-defined]
+        self.optimizer = self.optimizer_class(  # type: ignore[attr-defined]
+            trainable, lr=lr_schedule(1), **self.optimizer_kwargs  # type: ignore[attr-defined]
+        )
+
+    @property
+    def has_start(self) -> bool:
+        """Whether this policy has a start head."""
+        return self.start_head_spec is not None
+
+    def start_logits(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B, d) observations -> (B, A) logits of the pretrained behaviour (no gradient)."""
+        return self.action_net.start_logits(obs)  # type: ignore[attr-defined]
+
+    def kl_to_start(self, obs: torch.Tensor) -> torch.Tensor:
+        """Exact KL(pi(.|s) || start(.|s)) per observation, (B, d) -> (B,)."""
+        logits = self.get_distribution(obs).distribution.logits  # type: ignore[attr-defined]
+        log_p = torch.log_softmax(logits, dim=-1)
+        log_q = torch.log_softmax(self.start_logits(obs), dim=-1)
+        return (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()  # type: ignore[misc]
+        data["start_head"] = self.start_head_spec
+        return data
+
+
+class FairStartPolicy(FairStartMixin, ActorCriticPolicy):
+    """SB3 ``MlpPolicy`` with a frozen start head (PPO, A2C, TRPO, GRPO).
+
+    Args:
+        observation_space: The env's (flat Box) observation space.
+        action_space: The env's ``Discrete`` action space.
+        lr_schedule: SB3's learning-rate schedule.
+        start_head: The spec from :func:`start_head_spec`; ``None`` gives a plain ``MlpPolicy``.
+        **kwargs: ``ActorCriticPolicy``'s keywords.
+    """
+
+    def __init__(self, observation_space: Any, action_space: Any, lr_schedule: Any,
+                 start_head: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        self._fair_start_init(start_head)
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+        self._fair_start_build(lr_schedule)
+
+
+class MaskableFairStartPolicy(FairStartMixin, MaskableActorCriticPolicy):
+    """sb3-contrib's maskable ``MlpPolicy`` with a frozen start head (MaskablePPO); masks apply after the sum."""
+
+    def __init__(self, observation_space: Any, action_space: Any, lr_schedule: Any,
+                 start_head: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        self._fair_start_init(start_head)
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+        self._fair_start_build(lr_schedule)
+
+
+def load_start_weights(policy: nn.Module, parts: EnvParts) -> None:
+    """Copy the env's pretrained head into ``policy.start_head``.
+
+    Raises:
+        TypeError: if ``policy`` is not a fair-start policy.
+        ValueError: if its start head does not fit this env's models.
+    """
+    if not isinstance(policy, FairStartMixin) or not policy.has_start:
+        raise TypeError(f"{type(policy).__name__} has no start head; build the model with a fair-start policy")
+    if policy.start_head_spec != start_head_spec(parts):
+        raise ValueError(
+            f"the policy's start head {policy.start_head_spec} does not fit this env ({start_head_spec(parts)}); "
+            "train a new model for this env"
+        )
+    policy.action_net.start.load_state_dict(start_state_dict(parts))
+    logger.info("fair start: policy action logits start at the %s", policy.start_head_spec["kind"])
+
+
+class StartKLPenalty(BaseCallback):
+    """Subtract ``beta * KL(pi || start)`` from each step's reward of an on-policy rollout, then redo advantages.
+
+    Works with PPO, A2C, TRPO and MaskablePPO on a fair-start policy (the KL is computed from the stored
+    observations alone). The mean KL is logged as ``fair_start/kl``.
+
+    Args:
+        beta: Penalty weight (> 0).
+    """
+
+    def __init__(self, beta: float, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        if not beta > 0:
+            raise ValueError(f"kl beta={beta} must be > 0 (leave the penalty out for no KL)")
+        self.beta = beta
+
+    def _on_training_start(self) -> None:
+        if not isinstance(self.model.policy, FairStartMixin) or not self.model.policy.has_start:
+            raise TypeError("a KL penalty toward the start needs a fair-start policy; pass --fair-start too")
+        if not hasattr(self.model, "rollout_buffer"):
+            raise TypeError(f"{type(self.model).__name__} has no rollout buffer; the KL penalty is for on-policy algos")
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        model = self.model
+        buffer = model.rollout_buffer
+        policy = model.policy
+        n_steps, n_envs = buffer.rewards.shape
+        obs = torch.as_tensor(buffer.observations.reshape(n_steps * n_envs, -1), device=policy.device)
+        with torch.no_grad():
+            kl = policy.kl_to_start(obs).reshape(n_steps, n_envs).cpu().numpy()
+            last_values = policy.predict_values(obs_as_tensor(model._last_obs, policy.device))
+        buffer.rewards -= self.beta * kl
+        # Recompute returns and advantages with the penalised rewards (the algorithm did it before this hook).
+        buffer.compute_returns_and_advantage(last_values=last_values, dones=model._last_episode_starts)
+        self.logger.record("fair_start/kl", float(kl.mean()))
