@@ -1,0 +1,48 @@
+"""``lam chat``: a trained agent answers a dataset sample or your own image and message."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("chat", help="talk to a trained agent (a test sample, or --image FILE --text ...)")
+    p.add_argument("--model", required=True, help="run directory written by `lam train`")
+    p.add_argument("--task", choices=("mmrole", "pcogalign"), default=None,
+                   help="the run's task (checked; the agent answers only its own task)")
+    p.add_argument("--index", type=int, default=0, help="test sample to answer (ignored with --image)")
+    p.add_argument("--split", default="test_id", help="split of --index")
+    p.add_argument("--image", default=None, help="an image file of your own")
+    p.add_argument("--text", default=None, help="your message (with --image)")
+    p.add_argument("--persona", default="Captain Mira",
+                   help="MMRole: a character name; PCogAlign: a role set 'home: parent; community: volunteer'")
+    p.add_argument("--sample", action="store_true", help="sample actions instead of greedy ones")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lam_agents.chat import ChatAgent
+    from lam_envs.envs.config import ConversationConfig
+    from lam_envs.envs.resources import resolve_reward, resolve_samples
+
+    agent = ChatAgent.from_run(args.model)
+    if args.task is not None and args.task != agent.task:
+        raise SystemExit(f"--task {args.task} but the agent in {args.model} was trained on {agent.task}")
+    if args.image is not None:
+        if not args.text:
+            raise SystemExit("--image needs --text: the message the agent answers")
+        print(agent.reply(args.image, args.text, args.persona, deterministic=not args.sample))
+        return 0
+    kwargs = {k: v for k, v in vars(agent.config).items() if k not in ("split", "num_samples")}
+    samples = resolve_samples(agent.task, ConversationConfig(**{**kwargs, "split": args.split}))  # type: ignore[arg-type]
+    if not 0 <= args.index < len(samples):
+        raise SystemExit(f"--index {args.index} is outside [0, {len(samples)}) for split {args.split}")
+    sample = samples[args.index]
+    reply = agent.reply_to(sample, deterministic=not args.sample)
+    for turn in sample.dialogue:
+        print(f"{turn.speaker}: {turn.text}")
+    print(f"AGENT: {reply}\nREFERENCE: {sample.reference}")
+    if agent.config.reward == "rule":
+        result = resolve_reward(agent.task, "rule").score([sample], [reply])[0]  # type: ignore[arg-type]
+        print(f"judge ratio: {result.ratio:.3f}")
+    return 0

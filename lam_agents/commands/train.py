@@ -1,0 +1,47 @@
+"""``lam train``: train an SB3 / sb3-contrib algorithm or GRPO on a lam-gym env (see :mod:`lam_agents.train`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from lam_agents.algos import ALGOS
+
+    p = sub.add_parser("train", help="train an RL agent on a lam env (PPO, A2C, DQN, QR-DQN, TRPO, ARS, ...)")
+    p.add_argument("--env", required=True, help="env id, e.g. lam/MMRole-Latent-v0")
+    p.add_argument("--algo", default="ppo", help=f"one of: {', '.join(ALGOS)}")
+    p.add_argument("--steps", type=int, default=10_000, help="environment steps (generated tokens)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hyperparams", default=None, help="zoo-style YAML file (default: lam_agents/hyperparams/ALGO.yml)")
+    p.add_argument("--n-envs", type=int, default=None, help="rows decoded together (default: from the YAML)")
+    p.add_argument("--fair-start", action="store_true", help="start from the pretrained behaviour (prior / LM head)")
+    p.add_argument("--kl-beta", type=float, default=None, help="KL penalty toward the fair start")
+    p.add_argument("--out", default=None, help="run directory (default: runs/<algo>_<env>_s<seed>)")
+    p.add_argument("--env-kwargs", default="{}", help='env keywords as JSON, e.g. \'{"max_reply_tokens": 32}\'')
+    p.add_argument("--checkpoint-every", type=int, default=10_000, help="steps between checkpoints (0: none)")
+    p.add_argument("--sample-every", type=int, default=10, help="updates between logged sample replies")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lam_agents.algos import algo_spec
+    from lam_agents.train import TrainConfig, train
+
+    try:
+        env_kwargs = json.loads(args.env_kwargs)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"--env-kwargs {args.env_kwargs!r} is not JSON ({exc})") from None
+    out = args.out or f"runs/{algo_spec(args.algo).name}_{args.env.split('/')[-1]}_s{args.seed}"
+    config = TrainConfig(
+        env_id=args.env, algo=args.algo, steps=args.steps, seed=args.seed, hyperparams=args.hyperparams,
+        n_envs=args.n_envs, fair_start=args.fair_start, kl_beta=args.kl_beta, out=out, env_kwargs=env_kwargs,
+        checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, progress_bar=not args.no_progress,
+        device=args.device,
+    )
+    run_dir = train(config)
+    print(f"saved {run_dir / 'model.zip'}; evaluate with: lam eval --model {run_dir}")
+    return 0

@@ -1,0 +1,150 @@
+"""Evaluating a trained agent on the test splits the way the paper reports it.
+
+For each split, the first ``n`` prompts are answered ``samples_per_prompt`` times (round r samples the policy with a
+torch generator seeded ``seed + r``). Each round gives the judge's per-dimension ratio and total ratio averaged over
+the prompts; the report is the mean ± std of those over the rounds (``np.std``, i.e. over the rounds themselves).
+Judge failures are counted and left out of the means, never replaced by a number.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from lam_agents.algos import algo_spec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SplitScores:
+    """Judge ratios of one split: per dimension and in total, mean and std over the sampling rounds."""
+
+    split: str
+    n_prompts: int
+    samples_per_prompt: int
+    dimensions: dict[str, tuple[float, float]]
+    total: tuple[float, float]
+    judge_failures: int
+    mean_reply_tokens: float
+    replies: list[str] = field(default_factory=list)
+
+
+def policy_actions(model: Any, obs: np.ndarray, state: Any, episode_start: np.ndarray, venv: Any,
+                   deterministic: bool) -> tuple[np.ndarray, Any]:
+    """One batch of actions from any supported SB3 model (masks and recurrent state handled)."""
+    kwargs: dict[str, Any] = {"deterministic": deterministic}
+    name = type(model).__name__
+    if name == "MaskablePPO":
+        kwargs["action_masks"] = np.stack(venv.env_method("action_masks"))
+    if name == "RecurrentPPO":
+        kwargs.update(state=state, episode_start=episode_start)
+    actions, state = model.predict(obs, **kwargs)
+    return np.asarray(actions).reshape(-1).astype(np.int64), state
+
+
+def answer_prompts(model: Any, venv: Any, indices: Sequence[int], deterministic: bool = False,
+                   seed: int = 0) -> list[dict[str, Any]]:
+    """One reply per prompt in ``indices``, written by ``model`` in ``venv`` (rows pinned by reset options).
+
+    Args:
+        model: A trained SB3 model.
+        venv: A vector env from :func:`lam_agents.envs.make_vec_env`.
+        indices: Sample indices of the env's split.
+        deterministic: Greedy actions instead of sampled ones.
+        seed: Seeds torch's sampling of the actions (the caller's generator state is restored afterwards).
+
+    Returns:
+        The final ``info`` of each reply, in the order of ``indices``.
+    """
+    from lam_agents.envs import inner_env
+
+    n = venv.num_envs
+    out: list[dict[str, Any]] = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for start in range(0, len(indices), n):
+            chunk = list(indices[start : start + n])
+            pins = chunk + [chunk[0]] * (n - len(chunk))
+            inner_env(venv).set_options([{"sample_index": int(p)} for p in pins])
+            obs = venv.reset()
+            finals: list[dict[str, Any] | None] = [None] * n
+            state, episode_start = None, np.ones(n, dtype=bool)
+            while any(f is None for f in finals[: len(chunk)]):
+                actions, state = policy_actions(model, obs, state, episode_start, venv, deterministic)
+                obs, _, dones, infos = venv.step(actions)
+                episode_start = dones
+                for row in np.flatnonzero(dones):
+                    if finals[row] is None:
+                        finals[row] = infos[row]
+            out.extend(finals[: len(chunk)])  # type: ignore[arg-type]
+    return out
+
+
+def score_split(model: Any, env_id: str, env_kwargs: dict[str, Any], split: str, n: int, samples_per_prompt: int = 3,
+                seed: int = 0, n_envs: int = 8, deterministic: bool = False) -> SplitScores:
+    """Judge ratios of ``model`` on the first ``n`` prompts of ``split`` (see the module docstring).
+
+    Raises:
+        ValueError: for non-positive ``n`` or ``samples_per_prompt``.
+    """
+    from lam_agents.envs import make_vec_env
+
+    if n <= 0 or samples_per_prompt <= 0:
+        raise ValueError(f"n={n} and samples_per_prompt={samples_per_prompt} must be positive")
+    kwargs = {**env_kwargs, "split": split, "num_samples": n}
+    venv = make_vec_env(env_id, min(n_envs, n), seed, kwargs)
+    n_prompts = len(venv.unwrapped.venv.setup.samples)
+    rounds: list[dict[str, float]] = []
+    failures, lengths, replies = 0, [], []
+    for r in range(samples_per_prompt):
+        infos = answer_prompts(model, venv, range(n_prompts), deterministic=deterministic, seed=seed + r)
+        ok = [i for i in infos if not i.get("judge_failed")]
+        failures += len(infos) - len(ok)
+        lengths += [i["reply_tokens"] for i in infos]
+        replies += [i["reply"] for i in infos[:2]]
+        if not ok:
+            continue
+        per_dim = {d: float(np.mean([i["dimension_ratios"][d] for i in ok])) for d in ok[0]["dimension_ratios"]}
+        per_dim["total"] = float(np.mean([i["judge_ratio"] for i in ok]))
+        rounds.append(per_dim)
+    venv.close()
+    if not rounds:
+        nan = (math.nan, math.nan)
+        return SplitScores(split, n_prompts, samples_per_prompt, {}, nan, failures, float(np.mean(lengths)), replies)
+    stat = lambda key: (float(np.mean([x[key] for x in rounds])), float(np.std([x[key] for x in rounds])))  # noqa: E731
+    dims = {d: stat(d) for d in rounds[0] if d != "total"}
+    return SplitScores(split, n_prompts, samples_per_prompt, dims, stat("total"), failures, float(np.mean(lengths)),
+                       replies)
+
+
+def evaluate_run(run_dir: str, env_id: str | None = None, splits: Sequence[str] = ("test_id", "test_ood"), n: int = 50,
+                 samples_per_prompt: int = 3, seed: int = 0, deterministic: bool = False) -> list[SplitScores]:
+    """Load a run written by ``lam train`` and score it on ``splits`` (env id and keywords from its ``run.json``)."""
+    from lam_agents.train import load_agent
+
+    model, run = load_agent(run_dir)
+    config = run["config"]
+    env_id = env_id or config["env_id"]
+    if env_id != config["env_id"]:
+        logger.warning("evaluating a model trained on %s on %s", config["env_id"], env_id)
+    algo_spec(config["algo"])
+    return [score_split(model, env_id, config["env_kwargs"], s, n, samples_per_prompt, seed, deterministic=deterministic)
+            for s in splits]
+
+
+def format_scores(rows: Sequence[SplitScores]) -> str:
+    """A plain-text table: one line per split and dimension, mean ± std."""
+    lines = []
+    for row in rows:
+        lines.append(f"{row.split}: {row.n_prompts} prompts x {row.samples_per_prompt} samples, judge failures "
+                     f"{row.judge_failures}, mean reply {row.mean_reply_tokens:.1f} tokens")
+        for dim, (m, s) in row.dimensions.items():
+            lines.append(f"  {dim:<28} {m:.3f} ± {s:.3f}")
+        lines.append(f"  {'TOTAL':<28} {row.total[0]:.3f} ± {row.total[1]:.3f}")
+    return "\n".join(lines)
