@@ -15,7 +15,7 @@ import sys
 from typing import Sequence
 
 # (subcommand module under lam_agents.commands); order is the order in ``lam --help``.
-COMMAND_MODULES: tuple[str, ...] = ("demo", "data", "judge", "build_default", "backbone_report", "pretrain", "latent")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "data", "judge", "build_default", "backbone_report", "pretrain", "latent", "train", "evaluate", "chat")
 
 
 def build_parser() -> argparse.ArgumentParser:
