@@ -1,8 +1,4 @@
-"""Building the SB3-facing vectorised conversation envs (the one place lam_agents imports the SB3 adapter).
-
-The SB3 ``VecEnv`` adapter still lives in :mod:`lam_envs.envs.sb3`; when it moves into ``lam_agents`` only the import
-below changes.
-"""
+"""Building the SB3-facing vectorised conversation envs (the SB3 adapter is :mod:`lam_agents.vec_env`)."""
 
 from __future__ import annotations
 
@@ -10,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import lam_envs  # noqa: F401  (registers the lam/ ids)
-from lam_envs.envs.sb3 import ConversationVecEnv
+from lam_agents.vec_env import ConversationVecEnv
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 __all__ = ["ConversationVecEnv", "EnvParts", "env_parts", "inner_env", "make_vec_env"]

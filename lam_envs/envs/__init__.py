@@ -11,7 +11,8 @@
 * :class:`~lam_envs.envs.conversation.ConversationEnv`: the single env (one class for every id; the variants are
   keywords, see :class:`~lam_envs.envs.config.ConversationConfig`).
 * :class:`~lam_envs.envs.vector.ConversationVectorEnv`: the batched Gymnasium vector env.
-* :class:`~lam_envs.envs.sb3.ConversationVecEnv`: the same batch as a Stable-Baselines3 ``VecEnv`` (imports SB3).
+* :class:`~lam_agents.vec_env.ConversationVecEnv` (in lam_agents, since lam_envs never imports SB3): the same batch
+  as a Stable-Baselines3 ``VecEnv``.
 """
 
 from __future__ import annotations

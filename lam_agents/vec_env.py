@@ -1,5 +1,5 @@
-"""The batched conversation env as a Stable-Baselines3 ``VecEnv`` (this module imports SB3; nothing else in
-:mod:`lam_envs` does).
+"""The batched conversation env as a Stable-Baselines3 ``VecEnv`` (it lives in lam_agents because lam_envs never
+imports SB3).
 
 SB3 does not accept Gymnasium vector envs, so :class:`ConversationVecEnv` adapts a
 :class:`~lam_envs.envs.vector.ConversationVectorEnv`: SB3's list of per-env ``info`` dicts, its

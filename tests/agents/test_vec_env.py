@@ -9,32 +9,32 @@ from sb3_contrib import MaskablePPO
 from sb3_contrib.common.maskable.utils import get_action_masks, is_masking_supported
 from stable_baselines3 import PPO
 
-from lam_envs.envs.sb3 import ConversationVecEnv
+from lam_agents.vec_env import ConversationVecEnv
 
 
-def test_sb3_step_contract_and_terminal_observation(env_kwargs: dict[str, Any]) -> None:
-    venv = ConversationVecEnv.make("lam/MMRole-Latent-v0", num_envs=2, **env_kwargs)
+def test_sb3_step_contract_and_terminal_observation(tiny_env_kwargs: dict[str, Any]) -> None:
+    venv = ConversationVecEnv.make("lam/MMRole-Latent-v0", num_envs=2, **tiny_env_kwargs)
     venv.seed(5)
     obs = venv.reset()
     assert obs.shape == (2, venv.observation_space.shape[0]) and venv.reset_infos[0]["sample_id"]
     seen_done = False
-    for _ in range(env_kwargs["max_reply_tokens"]):
+    for _ in range(tiny_env_kwargs["max_reply_tokens"]):
         obs, rewards, dones, infos = venv.step(np.array([1, 2]))
         assert rewards.dtype == np.float32 and dones.shape == (2,) and len(infos) == 2
         for row in np.flatnonzero(dones):
             seen_done = True
             info = infos[row]
             assert info["terminal_observation"].shape == obs[row].shape and "judge_ratio" in info
-            assert info["TimeLimit.truncated"] == (info["reply_tokens"] == env_kwargs["max_reply_tokens"])
+            assert info["TimeLimit.truncated"] == (info["reply_tokens"] == tiny_env_kwargs["max_reply_tokens"])
     assert seen_done
 
 
-def test_maskable_ppo_and_ppo_run(env_kwargs: dict[str, Any]) -> None:
-    venv = ConversationVecEnv.make("lam/PCogAlign-Token-v0", num_envs=2, **env_kwargs)
+def test_maskable_ppo_and_ppo_run(tiny_env_kwargs: dict[str, Any]) -> None:
+    venv = ConversationVecEnv.make("lam/PCogAlign-Token-v0", num_envs=2, **tiny_env_kwargs)
     assert is_masking_supported(venv)
     venv.reset()
     masks = get_action_masks(venv)
     assert masks.shape == (2, venv.action_space.n) and masks.any(axis=1).all()
     MaskablePPO("MlpPolicy", venv, n_steps=8, batch_size=8, n_epochs=1, seed=0, device="cpu").learn(16)
-    latent = ConversationVecEnv.make("lam/MMRole-Latent-v0", num_envs=2, **env_kwargs)
+    latent = ConversationVecEnv.make("lam/MMRole-Latent-v0", num_envs=2, **tiny_env_kwargs)
     PPO("MlpPolicy", latent, n_steps=8, batch_size=8, n_epochs=1, seed=0, device="cpu").learn(16)
