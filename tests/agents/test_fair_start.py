@@ -30,9 +30,9 @@ def test_untrained_policy_equals_prior_or_lm_head(env_id: str, tiny_env_kwargs: 
     assert start_head_spec(parts)["kind"] == ("prior" if "Latent" in env_id else "lm_head")
 
 
-def test_kl_penalty_lowers_rewards_once_the_policy_moved(tiny_env_kwargs: dict[str, Any]) -> None:
+def test_kl_penalty_lowers_rewards_once_the_policy_moved(tiny_env_kwargs: dict[str, Any], tmp_path) -> None:
     venv = make_vec_env("lam/MMRole-Latent-v0", 2, 0, tiny_env_kwargs)
-    config = TrainConfig(env_id="lam/MMRole-Latent-v0", algo="ppo", fair_start=True, out="unused", verbose=0)
+    config = TrainConfig(env_id="lam/MMRole-Latent-v0", algo="ppo", fair_start=True, out=str(tmp_path), verbose=0)
     model = build_model(config, venv, {"n_steps": 8, "batch_size": 16})
     with torch.no_grad():
         model.policy.action_net.residual.bias.copy_(torch.linspace(-2, 2, 16))
