@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from lam_agents.callbacks import CurveCallback
 from lam_agents.evaluate import score_split
@@ -147,17 +148,25 @@ def plot_curves(rows: list[dict[str, Any]], steps: int, path: Path) -> Path:
     return path
 
 
-def run_comparison(config: CompareConfig, command: str | None = None) -> tuple[list[dict[str, Any]], str]:
+def run_comparison(
+    config: CompareConfig, command: str | None = None, progress: bool = True
+) -> tuple[list[dict[str, Any]], str]:
     """Run every (task, algo, action space, seed), write the results and return the rows and the table.
 
     Args:
         config: What to compare.
         command: The exact command recorded in ``results.md`` (default: this process's argv).
+        progress: Show a progress bar over the runs.
     """
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [run_one(config, task, kind, algo, seed)
+    runs = [(task, kind, algo, seed)
             for task in config.tasks for algo in config.algos for seed in config.seeds for kind in ("latent", "token")]
+    rows = []
+    bar = tqdm(runs, desc="latent vs token", unit="run", disable=not progress)
+    for task, kind, algo, seed in bar:
+        bar.set_postfix_str(f"{algo} {task} {kind} seed {seed}")
+        rows.append(run_one(config, task, kind, algo, seed))
     table = format_table(rows, config.splits)
     plot_curves(rows, config.steps, out / "curves.png")
     (out / "results.json").write_text(json.dumps({"config": asdict(config), "rows": rows}, indent=1, default=str))

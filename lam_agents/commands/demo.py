@@ -1,8 +1,9 @@
 """``lam demo``: the README's main job on the embedded default.
 
-Until the RL parts land it shows what exists end to end: samples of both synthetic tasks (images saved), how the
-rule-based judges rank good, bad and gamed replies, and the embedded VLM answering held-out samples of both tasks,
-judged, with its image-swap check. Later issues replace it with a latent-vs-token training comparison.
+It shows one sample of each task, then trains PPO from the fair start on the latent and the token twin of both
+tasks (3 seeds, a small fixed budget: :meth:`~lam_agents.compare.CompareConfig.quick`), evaluates every run on the
+in- and out-of-distribution test splits with the rule judges, and prints the comparison table. Results, the exact
+command and a learning-curve PNG are written under ``--out``.
 """
 
 from __future__ import annotations
@@ -12,32 +13,35 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the main job on the embedded default")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
-    p.add_argument("--n", type=int, default=100, help="held-out samples per task for the judged replies")
-    p.add_argument("--out", type=Path, default=Path("lam_demo"), help="where sample images are saved")
+    p = sub.add_parser("demo", help="train and compare latent vs token agents on the embedded default")
+    p.add_argument("--out", type=Path, default=Path("lam_demo"), help="where images, runs and results go")
+    p.add_argument("--steps", type=int, default=None, help="env steps per run (default: the quick comparison's)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default: 0 1 2)")
+    p.add_argument("--tasks", nargs="+", default=None, choices=["mmrole", "pcogalign"])
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from lam_agents.commands import data, judge
+    from lam_agents.commands import data
+    from lam_agents.compare import CompareConfig, run_comparison
 
-    for task in ("mmrole", "pcogalign"):
-        print(f"\n=== {task}: two samples of the RL split ===")
-        data.run(argparse.Namespace(task=task, n=2, split="rl", seed=args.seed, out=args.out / task, source="synthetic"))
-        print(f"\n=== {task}: rule-judge self-check ===")
-        judge.run(argparse.Namespace(task=task, self_check=True, n=args.n, seed=args.seed))
-    _base_vlm(args.n, args.seed)
+    overrides: dict = {"out": str(args.out / "compare")}
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    if args.seeds is not None:
+        overrides["seeds"] = tuple(args.seeds)
+    if args.tasks is not None:
+        overrides["tasks"] = tuple(args.tasks)
+    config = CompareConfig.quick(**overrides)
+    for task in config.tasks:
+        print(f"\n=== {task}: a sample of the RL split (image saved under {args.out / task}) ===")
+        data.run(argparse.Namespace(task=task, n=1, split="rl", seed=0, out=args.out / task, source="synthetic"))
+    print(
+        f"\n=== PPO from the fair start, latent vs token: {len(config.tasks)} task(s) x 2 action spaces x "
+        f"{len(config.seeds)} seeds, {config.steps} env steps each ===",
+        flush=True,
+    )
+    _, table = run_comparison(config)
+    print(f"\nJudge ratio vs the reference (1.0 = as good as the reference), mean ± std over seeds:\n\n{table}")
+    print(f"\nresults, command and learning curves: {Path(config.out) / 'results.md'}")
     return 0
-
-
-def _base_vlm(n: int, seed: int) -> None:
-    from lam_agents.backbone_report import format_report, split_quality
-    from lam_envs.backbone import Backbone, BackboneConfig
-    from lam_envs.backbone.default import default_backbone_dir
-    from lam_envs.data.types import Split
-
-    print("\n=== the embedded VLM (frozen tiny Qwen2.5-VL) answering held-out samples ===")
-    backbone = Backbone(BackboneConfig(default_backbone_dir()))
-    rows = [split_quality(backbone, task, Split.TEST_ID, n, seed=seed) for task in ("mmrole", "pcogalign")]
-    print(format_report(rows))

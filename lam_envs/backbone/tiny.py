@@ -160,6 +160,22 @@ class TinyQwenSizes:
     initializer_range: float = 0.02
 
 
+UNIT_TEST_SIZES = TinyQwenSizes(
+    hidden_size=64,
+    num_layers=2,
+    num_heads=4,
+    num_kv_heads=2,
+    intermediate_size=128,
+    vision_hidden_size=32,
+    vision_intermediate_size=64,
+    image_size=32,
+    vocab_size=800,
+    initializer_range=0.2,
+)
+"""Sizes for unit tests: a model that builds and runs in well under a second. The large ``initializer_range`` makes
+an untrained model's greedy tokens vary from step to step, so token-equality tests can actually fail."""
+
+
 def mrope_section(head_dim: int) -> list[int]:
     """Split head_dim / 2 rotary frequencies over (time, height, width) in Qwen's 1 : 1.5 : 1.5 proportion."""
     half = head_dim // 2

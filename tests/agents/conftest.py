@@ -7,28 +7,17 @@ from typing import Any
 
 import pytest
 
-from lam_envs.backbone.tiny import TinyQwenSizes, build_tiny_qwen2_5_vl
-
-AGENT_QWEN_SIZES = TinyQwenSizes(
-    hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=128, vision_hidden_size=32,
-    vision_intermediate_size=64, image_size=32, vocab_size=800, initializer_range=0.2,
-)
-NUM_CODES = 16
+NUM_CODES = 16  # K of tests/conftest.py's tiny latent model
 
 
 @pytest.fixture(scope="session")
-def agent_backbone_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("agent_qwen"), AGENT_QWEN_SIZES, seed=3)
+def agent_backbone_dir(tiny_qwen_dir: Path) -> Path:
+    return tiny_qwen_dir
 
 
 @pytest.fixture(scope="session")
-def agent_latent_dir(agent_backbone_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from lam_envs.envs.config import ConversationConfig
-    from lam_envs.envs.resources import resolve_backbone
-    from lam_envs.latent.model import random_latent_model
-
-    backbone, _ = resolve_backbone(ConversationConfig(backbone=agent_backbone_dir))
-    return random_latent_model(backbone, num_codes=NUM_CODES, seed=0).save_pretrained(tmp_path_factory.mktemp("lat"))
+def agent_latent_dir(tiny_latent_dir: Path) -> Path:
+    return tiny_latent_dir
 
 
 @pytest.fixture(scope="session")

@@ -10,27 +10,13 @@ import pytest
 from PIL import Image
 
 from lam_envs.backbone import Backbone, BackboneConfig, Context
-from lam_envs.backbone.tiny import TinyQwenSizes, build_tiny_llava, build_tiny_qwen2_5_vl
+from lam_envs.backbone.tiny import UNIT_TEST_SIZES, build_tiny_llava, build_tiny_qwen2_5_vl
 
-# Smaller than the embedded default so the whole suite stays fast; a large initializer_range makes an untrained
-# model's greedy tokens vary from step to step, so token-equality tests can actually fail.
-TEST_QWEN_SIZES = TinyQwenSizes(
-    hidden_size=64,
-    num_layers=2,
-    num_heads=4,
-    num_kv_heads=2,
-    intermediate_size=128,
-    vision_hidden_size=32,
-    vision_intermediate_size=64,
-    image_size=32,
-    vocab_size=800,
-    initializer_range=0.2,
-)
 
 
 @pytest.fixture(scope="session")
 def qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("qwen"), TEST_QWEN_SIZES, seed=1)
+    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("qwen"), UNIT_TEST_SIZES, seed=1)
 
 
 @pytest.fixture(scope="session")
