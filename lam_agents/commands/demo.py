@@ -22,8 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     from lam_agents.commands import data
     from lam_agents.compare import CompareConfig, run_comparison
+
+    # Each run's full config and log already go to its run.json; on the console the progress bar and the table
+    # are the result.
+    logging.getLogger("lam_agents").setLevel(logging.WARNING)
 
     overrides: dict = {"out": str(args.out / "compare")}
     if args.steps is not None:
