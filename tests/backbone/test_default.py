@@ -20,6 +20,7 @@ SMALL = DefaultVLMConfig(
     sizes=TinyQwenSizes(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1, intermediate_size=64,
                         vision_hidden_size=32, vision_intermediate_size=64, vocab_size=600),
     tokenizer_texts=300,
+    max_tokens=400,  # a 600-token vocabulary splits prompts into more pieces
     steps=3,
     batch_size=4,
     threads=1,
