@@ -11,6 +11,7 @@ tests are never seen in pretraining.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import overload
@@ -96,8 +97,9 @@ class _LazyCorpus(Sequence):
             raise IndexError(f"index {index} out of range for a corpus of {self.size} items")
         return self._make(sample_rng(self.seed, self._task, "corpus", i))
 
-    def _make(self, rng: np.random.Generator) -> object:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _make(self, rng: np.random.Generator) -> object:
+        """Generate one item from its own generator."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(seed={self.seed}, size={self.size})"

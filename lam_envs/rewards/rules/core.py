@@ -9,6 +9,7 @@ four-times-too-long, repetitive or word-salad reply marks it down on everything,
 
 from __future__ import annotations
 
+import abc
 import logging
 from dataclasses import dataclass
 from typing import Generic, Iterable, Sequence, TypeVar
@@ -135,7 +136,7 @@ C = TypeVar("C")  # a judge's per-sample context
 F = TypeVar("F")  # a judge's per-text features
 
 
-class RuleJudge(Generic[C, F]):
+class RuleJudge(abc.ABC, Generic[C, F]):
     """Base of the rule-based judges: batching, per-sample caching and the failure path.
 
     Subclasses implement :meth:`_context` (what a sample fixes: persona lexicons, scene, expected answer; built
@@ -158,18 +159,21 @@ class RuleJudge(Generic[C, F]):
         self._bigrams = frozenset(text_bigrams(texts, self.slots))
         self._contexts: dict[Sample, tuple[C, F, dict[str, float]]] = {}
 
+    @abc.abstractmethod
     def _slot_words(self) -> dict[str, str]:
         """Words the task's templates swap freely (persona lexicons...), mapped to their slot name."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _context(self, sample: Sample) -> C:
-        raise NotImplementedError
+        """What a sample fixes for judging (persona lexicons, scene, expected answer)."""
 
+    @abc.abstractmethod
     def _features(self, ctx: C, stats: TextStats) -> F:
-        raise NotImplementedError
+        """One text read against a context."""
 
+    @abc.abstractmethod
     def _dimensions(self, ctx: C, cand: F, ref: F) -> dict[str, float]:
-        raise NotImplementedError
+        """The 0-10 score per dimension of ``cand`` given the reference's features ``ref``."""
 
     def _language(self, sample_texts: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
         """The vocabulary and word pairs for one sample: the corpus's plus the sample's own texts."""
