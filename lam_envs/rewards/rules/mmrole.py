@@ -8,7 +8,6 @@ The sample's reference is scored by the same rules, so :attr:`JudgeResult.ratio`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
 
 from lam_envs.data.scenes import COLORS, LOCATIONS, SHAPES, Scene
 from lam_envs.data.synthetic.grammar import NUMBER_WORDS
@@ -134,9 +133,6 @@ class MMRoleRuleJudge(RuleJudge[MMRoleContext, MMRoleFeatures]):
 
     task: Task = "mmrole"
     dimensions: tuple[str, ...] = MMROLE_DIMENSIONS
-
-    def __init__(self, corpus: Iterable[str] = ()) -> None:
-        super().__init__(corpus)
 
     def _slot_words(self) -> dict[str, str]:
         slots: dict[str, str] = {}

@@ -8,7 +8,6 @@ is scored by the same rules, so :attr:`JudgeResult.ratio` is the paper's score r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
 
 from lam_envs.data.scenes import Scene
 from lam_envs.data.synthetic.questions import content_words
@@ -98,9 +97,6 @@ class PCogAlignRuleJudge(RuleJudge[PCogAlignContext, PCogAlignFeatures]):
 
     task: Task = "pcogalign"
     dimensions: tuple[str, ...] = PCOGALIGN_DIMENSIONS
-
-    def __init__(self, corpus: Iterable[str] = ()) -> None:
-        super().__init__(corpus)
 
     def _slot_words(self) -> dict[str, str]:
         slots: dict[str, str] = {}
