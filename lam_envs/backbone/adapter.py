@@ -183,6 +183,47 @@ class Backbone:
                 f"{self.config.max_context_tokens}; shorten the dialogue or raise BackboneConfig.max_context_tokens"
             )
 
+    def _trunk(
+        self, rows: Sequence[list[int]], contexts: Sequence[Context], cache: DynamicCache | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One trunk forward over token rows, left-padded into a batch, with the contexts' images spliced in.
+
+        Args:
+            rows: Token ids per row (image placeholders already expanded).
+            contexts: The rows' contexts (their images, in row order).
+            cache: A cache to fill (prefill), or ``None`` for a forward without one.
+
+        Returns:
+            ``(last_hidden_state (B, L, d), attention_mask (B, L), next_pos (B,))``.
+        """
+        length = max(len(x) for x in rows)
+        self._check_length(length)
+        input_ids = torch.full((len(rows), length), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
+        for row, x in enumerate(rows):
+            input_ids[row, length - len(x) :] = torch.tensor(x, dtype=torch.long)
+            attention_mask[row, length - len(x) :] = 1
+        images = [c.image for c in contexts if c.image is not None]
+        pixels = None
+        if images:
+            pixels = {k: v.to(self.device) for k, v in self.family.pixel_inputs(images).items()}
+            pixels["pixel_values"] = pixels["pixel_values"].to(self.dtype)
+        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
+        with torch.inference_mode():
+            embeds = self._embed(input_ids)
+            if pixels is not None:
+                features = self.family.image_features(pixels).to(embeds.dtype)
+                embeds = embeds.masked_scatter((input_ids == self.family.image_token_id).unsqueeze(-1), features)
+            position_ids, next_pos = self.family.prefill_positions(input_ids, attention_mask, pixels)
+            out = self._text_model(
+                inputs_embeds=embeds,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=cache,
+                use_cache=cache is not None,
+            )
+        return out.last_hidden_state, attention_mask, next_pos
+
     def prefill(self, contexts: Sequence[Context]) -> DecodeState:
         """Encode B contexts as one left-padded batch and cache their keys and values.
 
@@ -194,37 +235,9 @@ class Backbone:
         """
         if not contexts:
             raise ValueError("prefill needs at least one context")
-        ids = [self.encode(c) for c in contexts]
-        length = max(len(x) for x in ids)
-        self._check_length(length)
-        input_ids = torch.full((len(ids), length), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(ids), length), dtype=torch.long)
-        for row, x in enumerate(ids):
-            input_ids[row, length - len(x) :] = torch.tensor(x, dtype=torch.long)
-            attention_mask[row, length - len(x) :] = 1
-        images = [c.image for c in contexts if c.image is not None]
-        pixels = None
-        if images:
-            pixels = {k: v.to(self.device) for k, v in self.family.pixel_inputs(images).items()}
-            pixels["pixel_values"] = pixels["pixel_values"].to(self.dtype)
-        input_ids = input_ids.to(self.device)
-        attention_mask = attention_mask.to(self.device)
-        with torch.inference_mode():
-            embeds = self._embed(input_ids)
-            if pixels is not None:
-                features = self.family.image_features(pixels).to(embeds.dtype)
-                image_mask = (input_ids == self.family.image_token_id).unsqueeze(-1)
-                embeds = embeds.masked_scatter(image_mask, features)
-            position_ids, next_pos = self.family.prefill_positions(input_ids, attention_mask, pixels)
-            cache = DynamicCache(config=self._text_model.config)
-            out = self._text_model(
-                inputs_embeds=embeds,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                past_key_values=cache,
-                use_cache=True,
-            )
-            h = out.last_hidden_state[:, -1]
+        cache = DynamicCache(config=self._text_model.config)
+        hidden, attention_mask, next_pos = self._trunk([self.encode(c) for c in contexts], contexts, cache)
+        h = hidden[:, -1]
         return DecodeState(cache=cache, attention_mask=attention_mask, next_pos=next_pos, h=h.clone())
 
     def hidden_states(
@@ -259,27 +272,7 @@ class Backbone:
             targets = [t[:max_answer_tokens] for t in targets]
         rows = [p + t for p, t in zip(prompts, targets)]
         length = max(len(r) for r in rows)
-        self._check_length(length)
-        input_ids = torch.full((len(rows), length), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
-        for row, ids in enumerate(rows):
-            input_ids[row, length - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, length - len(ids) :] = 1
-        images = [c.image for c in contexts if c.image is not None]
-        pixels = None
-        if images:
-            pixels = {k: v.to(self.device) for k, v in self.family.pixel_inputs(images).items()}
-            pixels["pixel_values"] = pixels["pixel_values"].to(self.dtype)
-        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
-        with torch.inference_mode():
-            embeds = self._embed(input_ids)
-            if pixels is not None:
-                features = self.family.image_features(pixels).to(embeds.dtype)
-                embeds = embeds.masked_scatter((input_ids == self.family.image_token_id).unsqueeze(-1), features)
-            position_ids, _ = self.family.prefill_positions(input_ids, attention_mask, pixels)
-            full = self._text_model(
-                inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
-            ).last_hidden_state
+        full, _, _ = self._trunk(rows, contexts, cache=None)
         longest = max(len(t) for t in targets)
         h = full.new_zeros((len(rows), longest + 1, full.shape[-1]))
         target = torch.full((len(rows), longest), self.pad_token_id, dtype=torch.long)

@@ -28,14 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lam_envs.backbone.tiny import (
-    QWEN_CHAT_TEMPLATE,
-    QWEN_SPECIAL_TOKENS,
-    TinyQwenSizes,
-    save_qwen_preprocessor,
-    tiny_qwen2_5_vl_config,
-    train_tokenizer,
-)
+from lam_envs.backbone.tiny import TinyQwenSizes, save_qwen_preprocessor, tiny_qwen2_5_vl_config, train_qwen_tokenizer
 from lam_envs.backbone.training import ChatExample, QwenInputSpec, collate
 from lam_envs.data.prompts import PromptStyle, sample_messages
 from lam_envs.data.synthetic import synthetic_samples
@@ -189,14 +182,7 @@ def build_default_vlm(out_dir: str | Path, config: DefaultVLMConfig = DefaultVLM
     sources = _Sources(config)
     rng = np.random.default_rng(config.seed)
     logger.info("training the tokenizer on %d examples' text", config.tokenizer_texts)
-    tokenizer = train_tokenizer(
-        sources.texts(rng, config.tokenizer_texts),
-        QWEN_SPECIAL_TOKENS,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        chat_template=QWEN_CHAT_TEMPLATE,
-        vocab_size=config.sizes.vocab_size,
-    )
+    tokenizer = train_qwen_tokenizer(sources.texts(rng, config.tokenizer_texts), config.sizes.vocab_size)
     torch.manual_seed(config.seed)
     model = Qwen2_5_VLForConditionalGeneration(tiny_qwen2_5_vl_config(config.sizes, tokenizer))
     model.generation_config.eos_token_id = tokenizer.eos_token_id

@@ -124,6 +124,18 @@ def train_tokenizer(
     return fast
 
 
+def train_qwen_tokenizer(corpus: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer with Qwen2.5-VL's special tokens, EOS (``<|im_end|>``), pad and chat template."""
+    return train_tokenizer(
+        corpus,
+        QWEN_SPECIAL_TOKENS,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        chat_template=QWEN_CHAT_TEMPLATE,
+        vocab_size=vocab_size,
+    )
+
+
 @dataclass(frozen=True)
 class TinyQwenSizes:
     """Sizes of a tiny Qwen2.5-VL (the defaults are the embedded default VLM's: about 5M parameters).
@@ -264,14 +276,7 @@ def build_tiny_qwen2_5_vl(
         The checkpoint directory.
     """
     out = Path(out_dir)
-    tokenizer = train_tokenizer(
-        default_corpus(seed) if corpus is None else corpus,
-        QWEN_SPECIAL_TOKENS,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        chat_template=QWEN_CHAT_TEMPLATE,
-        vocab_size=sizes.vocab_size,
-    )
+    tokenizer = train_qwen_tokenizer(default_corpus(seed) if corpus is None else corpus, sizes.vocab_size)
     model = _seeded(lambda: Qwen2_5_VLForConditionalGeneration(tiny_qwen2_5_vl_config(sizes, tokenizer)), seed)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
