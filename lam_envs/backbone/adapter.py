@@ -17,6 +17,7 @@ parameters never do. ``step`` makes no host-device synchronisation: positions an
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Sequence
 
@@ -67,6 +68,17 @@ def _load(config: BackboneConfig) -> tuple[nn.Module, VLMFamily, PreTrainedToken
     return model, family, tokenizer
 
 
+
+def cache_keyword(model: nn.Module) -> str:
+    """The keyword a transformers text model takes its KV cache under: ``cache`` (5.24 and newer) or
+    ``past_key_values`` (older 5.x, which 5.24 deprecates and 5.40 removes).
+
+    Asked of the model's own ``forward`` signature, so every release in the allowed range gets the keyword it wants
+    and no deprecation warning.
+    """
+    parameters = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
 class Backbone:
     """A frozen Hugging Face VLM driven for batched incremental decoding.
 
@@ -82,6 +94,7 @@ class Backbone:
         self._family_name = config.resolved_family()
         self.model, self.family, self.tokenizer = _load(config)
         self._text_model = self.family.text_model
+        self._cache_kw = cache_keyword(self._text_model)
         self._embed = self.model.get_input_embeddings()
         self._lm_head: nn.Module = self.model.get_output_embeddings()
         text_config = self._text_model.config
@@ -219,8 +232,8 @@ class Backbone:
                 inputs_embeds=embeds,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
-                past_key_values=cache,
                 use_cache=cache is not None,
+                **{self._cache_kw: cache},
             )
         return out.last_hidden_state, attention_mask, next_pos
 
@@ -315,8 +328,8 @@ class Backbone:
                 inputs_embeds=embeds,
                 attention_mask=self._step_mask(state.attention_mask),
                 position_ids=self.family.step_positions(state.next_pos),
-                past_key_values=state.cache,
                 use_cache=True,
+                **{self._cache_kw: state.cache},
             )
             state.next_pos = state.next_pos + 1
             h = out.last_hidden_state[:, -1]
