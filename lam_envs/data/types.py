@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, Union, runtime_checkable
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from lam_envs.data.images import DEFAULT_MAX_SIDE, open_image
+from lam_envs.data.images import ImageLoadError as ImageLoadError  # re-exported: callers catch it from here
 
 if TYPE_CHECKING:
     from lam_envs.data.scenes import Scene
@@ -41,10 +44,6 @@ class Split(str, enum.Enum):
             raise ValueError(f"unknown split {value!r}; expected one of: {names}") from None
 
 
-class ImageLoadError(ValueError):
-    """An image referenced by a record is missing or unreadable."""
-
-
 @runtime_checkable
 class ImageSource(Protocol):
     """Anything that can produce the sample's RGB image on demand."""
@@ -56,23 +55,25 @@ class ImageSource(Protocol):
 
 @dataclass(frozen=True)
 class ImageFile:
-    """An image stored on disk (real datasets)."""
+    """An image stored on disk (real datasets).
+
+    Attributes:
+        path: the file.
+        max_side: longest side it is decoded at (see :func:`~lam_envs.data.images.open_image`); a larger image is
+            decoded at reduced scale instead of in full at every reset. ``None`` decodes at full size.
+    """
 
     path: Path
+    max_side: int | None = DEFAULT_MAX_SIDE
 
     def load(self) -> Image.Image:
         """Open and decode the file.
 
         Raises:
-            ImageLoadError: if the file is missing or not a readable image.
+            ImageLoadError: if the file is missing, not a readable image, or over Pillow's pixel limit (the message
+                names the file).
         """
-        try:
-            with Image.open(self.path) as img:
-                return img.convert("RGB")
-        except FileNotFoundError:
-            raise ImageLoadError(f"image file not found: {self.path}") from None
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ImageLoadError(f"image file is not a readable image: {self.path} ({exc})") from None
+        return open_image(self.path, max_side=self.max_side)
 
 
 @dataclass(frozen=True)

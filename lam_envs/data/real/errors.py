@@ -26,7 +26,10 @@ ErrorKind = Literal[
     "duplicate_id",
     "missing_image",
     "unreadable_image",
+    "image_too_large",
+    "image_outside_root",
     "unknown_character",
+    "bad_profile",
     "bad_file",
 ]
 

@@ -34,7 +34,8 @@ One record is one sample: the user's query is the only turn, the ``golden_respon
 the paper, the ``train`` file is shuffled with ``seed`` and cut 50% SFT / 20% RL (the other 30% is unused;
 :data:`~lam_envs.data.splits.PCOGALIGN_FRACTIONS`); ``test_id`` is the test file of the training location set
 and ``test_ood`` the test file of the other location set. Only the records of the requested split are validated
-(each image is checked to exist and decode).
+(each image path is checked to stay under ``image_root`` and each file to decode in full; see
+:mod:`lam_envs.data.images`).
 """
 
 from __future__ import annotations
@@ -70,10 +71,12 @@ def load_pcogalign(
     split: Split | str,
     seed: int = 0,
     on_error: OnError = "raise",
+    allow_outside_root: bool = False,
 ) -> list[Sample]:
     """Load one split of PCogAlignBench as samples. See :func:`load_pcogalign_with_report` (same arguments)."""
     samples, _ = load_pcogalign_with_report(
-        train, test_id, test_ood, image_root, split=split, seed=seed, on_error=on_error
+        train, test_id, test_ood, image_root, split=split, seed=seed, on_error=on_error,
+        allow_outside_root=allow_outside_root,
     )
     return samples
 
@@ -87,6 +90,7 @@ def load_pcogalign_with_report(
     split: Split | str,
     seed: int = 0,
     on_error: OnError = "raise",
+    allow_outside_root: bool = False,
 ) -> tuple[list[Sample], LoadReport]:
     """Load one split of PCogAlignBench as samples, with an account of what was read and skipped.
 
@@ -99,6 +103,8 @@ def load_pcogalign_with_report(
         seed: seed of the shuffle that assigns training records to SFT and RL.
         on_error: ``"raise"`` stops at the first bad record; ``"skip"`` leaves bad records out, counts them in the
             report and logs a warning listing them.
+        allow_outside_root: accept ``image.file_path`` values that resolve outside ``image_root`` (absolute paths,
+            ``..``, symlinks pointing out); such records are refused (``image_outside_root``) by default.
 
     Returns:
         The samples and the load report.
@@ -123,7 +129,7 @@ def load_pcogalign_with_report(
     records = [rec for file in report.files for rec in read_records(file, policy)]
     duplicates = duplicate_ids(records)
     chosen = split_by_fraction(records, PCOGALIGN_FRACTIONS, seed)[split] if split in PCOGALIGN_FRACTIONS else records
-    images = ImageChecker(Path(image_root))
+    images = ImageChecker(Path(image_root), allow_outside_root=allow_outside_root)
     samples: list[Sample] = []
     report.records = len(chosen)
     for rec in chosen:

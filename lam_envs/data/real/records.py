@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from PIL import Image, UnidentifiedImageError
-
+from lam_envs.data.images import ImageLoadError, open_image, resolve_image_path
 from lam_envs.data.real.errors import DatasetError, ErrorPolicy
 
 DATA_SUFFIXES: tuple[str, ...] = (".json", ".jsonl")
@@ -204,20 +203,25 @@ def get_record_id(rec: RawRecord, obj: dict[str, Any], default: str | None = Non
 
 
 class ImageChecker:
-    """Checks that image files exist and decode, once per path.
+    """Checks that record image paths stay under the image root and that the files fully decode, once per path.
 
     Real datasets reuse images across records (MMRole reuses COCO images across characters), so results are cached.
+    The check is :func:`~lam_envs.data.images.open_image`, the same decode every reset does, so a file that passes
+    here does not fail later (a truncated JPEG passes Pillow's ``verify()`` but not a decode).
 
     Args:
         root: directory that relative image paths in records are taken from.
+        allow_outside_root: accept image paths that resolve outside ``root`` (absolute paths, ``..``, symlinks
+            pointing out); refused by default.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, allow_outside_root: bool = False) -> None:
         self.root = Path(root)
-        self._checked: dict[Path, str | None] = {}
+        self.allow_outside_root = allow_outside_root
+        self._checked: dict[Path, ImageLoadError | None] = {}
 
     def check(self, rec: RawRecord, relative: str, field_name: str) -> Path:
-        """Resolve ``relative`` against the root and verify the file.
+        """Resolve ``relative`` against the root and decode the file.
 
         Args:
             rec: the record (for error messages).
@@ -228,34 +232,37 @@ class ImageChecker:
             The image's path.
 
         Raises:
-            DatasetError: ``missing_image`` if there is no such file, ``unreadable_image`` if it does not decode.
+            DatasetError: ``image_outside_root`` if the path leaves the root, ``missing_image`` if there is no such
+                file, ``unreadable_image`` if it is not a file that decodes completely, ``image_too_large`` if it
+                has more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``.
         """
-        path = self.root / relative
+        where = f"image {relative!r} (field {field_name})"
+        try:
+            path = resolve_image_path(self.root, relative, allow_outside_root=self.allow_outside_root)
+        except ImageLoadError as err:
+            raise rec.error("image_outside_root", f"{where}: {err.reason}", err.fix) from None
         if path not in self._checked:
             self._checked[path] = _image_problem(path)
         problem = self._checked[path]
-        if problem == "missing":
+        if problem is None:
+            return path
+        if problem.problem == "missing":
             raise rec.error(
-                "missing_image", f"image {relative!r} (field {field_name}) not found at {path}",
-                f"check the image root ({self.root}) or add the file",
+                "missing_image", f"{where} not found at {path}", f"check the image root ({self.root}) or add the file"
             )
-        if problem is not None:
-            raise rec.error(
-                "unreadable_image", f"image {path} is not a readable image ({problem})",
-                "replace the file with a valid image (re-download or re-extract it)",
-            )
-        return path
+        if problem.problem == "too_large":
+            raise rec.error("image_too_large", f"{where}: {path} {problem.reason}", problem.fix)
+        raise rec.error(
+            "unreadable_image", f"image {path} (field {field_name}) is not a readable image: it {problem.reason}",
+            problem.fix,
+        )
 
 
-def _image_problem(path: Path) -> str | None:
-    if not path.is_file():
-        return "missing"
+def _image_problem(path: Path) -> ImageLoadError | None:
     try:
-        with Image.open(path) as img:
-            img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        # PIL signals truncated or corrupt data with any of these, depending on the format.
-        return f"{type(exc).__name__}: {exc}"
+        open_image(path)
+    except ImageLoadError as err:
+        return err
     return None
 
 

@@ -125,6 +125,13 @@ BAD_RECORDS: list[tuple[str, Any, str]] = [
     ("missing_image", _with(image={"file_path": "gone.png"}), r"image 'gone.png' \(field image.file_path\) not found"),
     ("unreadable_image", _with(image={"file_path": "truncated.png"}), r"is not a readable image"),
     ("unreadable_image", _with(image={"file_path": "not_an_image.png"}), r"is not a readable image"),
+    ("unreadable_image", _with(image={"file_path": "truncated.jpg"}), r"truncated.jpg \(field image.file_path\) is"),
+    ("unreadable_image", _with(image={"file_path": "empty.png"}), r"it is empty \(0 bytes\)"),
+    ("unreadable_image", _with(image={"file_path": "folder.png"}), r"it is a directory"),
+    ("unreadable_image", _with(image={"file_path": "pipe.png"}), r"it is not a regular file"),
+    ("image_too_large", _with(image={"file_path": "bomb.png"}), r"image 'bomb.png' .*decompression bomb"),
+    ("image_outside_root", _with(image={"file_path": "../outside.png"}), r"'../outside.png' .* outside the image"),
+    ("image_outside_root", _with(image={"file_path": "escape.png"}), r"'escape.png' .* outside the image root"),
     ("duplicate_id", None, r"id 'x' is already used by record #0"),  # built in the test: two records with id "x"
 ]
 
@@ -183,3 +190,12 @@ def test_skips_only_concern_the_requested_split(tmp_path: Path) -> None:
     assert [x.id for x in sft] == [x.id for x in load("sft")]  # same split: positions, not validity, decide it
     with pytest.raises(DatasetError, match=f"record #{bad_index}"):
         load_pcogalign(path, None, None, root, split="rl")
+
+
+def test_an_image_outside_the_root_loads_only_when_allowed(tmp_path: Path, image_root: Path) -> None:
+    path = _write(tmp_path, _with(image={"file_path": str(image_root.parent / "outside.png")}))
+    with pytest.raises(DatasetError, match="outside the image root") as info:
+        load_pcogalign(None, None, path, image_root, split="test_ood")
+    assert info.value.kind == "image_outside_root" and "allow_outside_root=True" in str(info.value)
+    samples = load_pcogalign(None, None, path, image_root, split="test_ood", allow_outside_root=True)
+    assert len(samples) == 2 and samples[1].image.load().size == (32, 32)
