@@ -24,7 +24,9 @@ A profile is a JSON object with ``introduction``, ``personality``, ``experience`
 ``catchphrase`` (the ``detailed_profiles`` files; key variants such as ``life_story`` or ``catchphrases`` are
 accepted), or a Markdown text with one heading per part (the ``profiles.json`` values, English or Chinese headings).
 Profiles are matched to dialogue speakers by name, ignoring case and ``_`` vs space (``Harry_Potter.json`` is
-``"Harry Potter"``). A profile that cannot be read always raises: every record of that character depends on it.
+``"Harry Potter"``). A profile that lacks only a catchphrase loads with an empty one and a logged warning. A
+profile that cannot be used (malformed, or lacking a required part) raises in ``on_error="raise"`` mode; in
+``"skip"`` mode only the records of that character are skipped (``bad_profile``), the other characters load.
 
 ## Samples and splits
 
@@ -35,7 +37,8 @@ the turns of one dialogue never straddle splits: the in-distribution records (al
 sorted path order) are shuffled with ``seed`` and cut 50% SFT / 40% RL / 10% in-distribution test
 (:data:`~lam_envs.data.splits.MMROLE_FRACTIONS`); the out-of-distribution test is every record of
 ``ood_dialogues``. The split depends on the files and the seed only, not on which records are valid; only the
-records of the requested split are validated (each image is checked to exist and decode).
+records of the requested split are validated (each image path is checked to stay under ``image_root`` and each file
+to decode in full; see :mod:`lam_envs.data.images`).
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ logger = logging.getLogger(__name__)
 PathArg = Path | str | Sequence[Path | str]
 
 PROFILE_FIELDS: tuple[str, ...] = ("introduction", "personality", "experience", "relationship", "catchphrase")
+# Fields a profile object may leave out: many real characters have no catchphrase, and an empty one misleads nobody.
+OPTIONAL_PROFILE_FIELDS: tuple[str, ...] = ("catchphrase",)
 # Key variants seen in role-play profile files, normalised (lower case, spaces and dashes as underscores).
 _KEY_ALIASES: dict[str, str] = {
     "introduction": "introduction",
@@ -110,14 +115,30 @@ def load_character_profiles(profiles: PathArg) -> dict[str, CharacterProfile]:
             name to a profile object or to Markdown text (``profiles.json``).
 
     Returns:
-        ``name_key(name) -> profile``. Later sources override earlier ones for the same character.
+        ``name_key(name) -> profile``. Later sources override earlier ones for the same character. A profile that
+        lacks only optional fields (:data:`OPTIONAL_PROFILE_FIELDS`) loads with those fields empty and a logged
+        warning.
 
     Raises:
-        DatasetError: if a path is missing or a profile is malformed (always raised: a broken profile would
-            silently drop every record of its character).
+        DatasetError: if a path is missing or a profile is malformed (the first bad profile is raised; loading
+            MMRole with ``on_error="skip"`` skips only the records of characters whose profile is bad instead).
+    """
+    entries = _read_profiles(profiles)
+    bad = next((e for e in entries.values() if isinstance(e, DatasetError)), None)
+    if bad is not None:
+        raise bad
+    return {k: e for k, e in entries.items() if isinstance(e, CharacterProfile)}
+
+
+def _read_profiles(profiles: PathArg) -> dict[str, CharacterProfile | DatasetError]:
+    """Every profile, or the error that makes it unusable, by ``name_key``.
+
+    File-level problems (a missing path, an empty directory, a ``profiles.json`` that does not parse or is not a
+    mapping) concern no single character and raise; a problem with one character's profile is returned in its
+    place, so that the caller decides whether it fails the load or only that character's records.
     """
     items = [profiles] if isinstance(profiles, (str, Path)) else list(profiles)
-    out: dict[str, CharacterProfile] = {}
+    out: dict[str, CharacterProfile | DatasetError] = {}
     for item in items:
         path = Path(item)
         if path.is_dir():
@@ -129,10 +150,14 @@ def load_character_profiles(profiles: PathArg) -> dict[str, CharacterProfile]:
                     "pass a detailed_profiles directory, a directory that contains one, or a profiles.json file",
                 )
             for file in files:
-                obj = _load_json(file)
-                name = obj.get("name") if isinstance(obj, dict) and isinstance(obj.get("name"), str) else None
-                name = name or file.stem.replace("_", " ")
-                out[name_key(name)] = _profile_from_value(file, name, obj)
+                name = file.stem.replace("_", " ")
+                try:
+                    obj = _load_json(file)
+                    if isinstance(obj, dict) and isinstance(obj.get("name"), str) and obj["name"].strip():
+                        name = obj["name"]
+                    out[name_key(name)] = _profile_from_value(file, name, obj)
+                except DatasetError as err:
+                    out[name_key(name)] = err
         elif path.is_file():
             mapping = _load_json(path)
             if not isinstance(mapping, dict):
@@ -141,7 +166,10 @@ def load_character_profiles(profiles: PathArg) -> dict[str, CharacterProfile]:
                     "pass profiles.json (an object {name: profile}) or a detailed_profiles directory",
                 )
             for name, value in mapping.items():
-                out[name_key(name)] = _profile_from_value(path, name, value)
+                try:
+                    out[name_key(name)] = _profile_from_value(path, name, value)
+                except DatasetError as err:
+                    out[name_key(name)] = err
         else:
             raise DatasetError(path, None, "bad_file", "profiles path does not exist", "check the --profiles path")
     return out
@@ -181,12 +209,19 @@ def _profile_from_value(file: Path, name: str, value: Any) -> CharacterProfile:
             )
         fields[canonical] = text.strip()
     missing = [f for f in PROFILE_FIELDS if f not in fields]
-    if missing:
+    required = [f for f in PROFILE_FIELDS if f not in OPTIONAL_PROFILE_FIELDS]
+    if any(f in required for f in missing):
         raise DatasetError(
             file, f"character {name!r}", "missing_field", f"profile lacks {', '.join(missing)}",
-            f"add the missing keys (a profile needs {', '.join(PROFILE_FIELDS)})",
+            f"add the missing keys (a profile needs {', '.join(required)}; {', '.join(OPTIONAL_PROFILE_FIELDS)} "
+            "may be left out)",
         )
-    return CharacterProfile(name=name, **fields)
+    if missing:
+        logger.warning(
+            "%s, character %r: profile has no %s; loaded with %s empty (add the key to fill it)",
+            file, name, ", ".join(missing), "it" if len(missing) == 1 else "them",
+        )
+    return CharacterProfile(name=name, **{f: fields.get(f, "") for f in PROFILE_FIELDS})
 
 
 def _profile_from_markdown(name: str, text: str) -> CharacterProfile:
@@ -217,10 +252,12 @@ def load_mmrole(
     seed: int = 0,
     ood_dialogues: PathArg | None = None,
     on_error: OnError = "raise",
+    allow_outside_root: bool = False,
 ) -> list[Sample]:
     """Load one split of MMRole as samples. See :func:`load_mmrole_with_report` (same arguments)."""
     samples, _ = load_mmrole_with_report(
-        dialogues, profiles, image_root, split=split, seed=seed, ood_dialogues=ood_dialogues, on_error=on_error
+        dialogues, profiles, image_root, split=split, seed=seed, ood_dialogues=ood_dialogues, on_error=on_error,
+        allow_outside_root=allow_outside_root,
     )
     return samples
 
@@ -234,6 +271,7 @@ def load_mmrole_with_report(
     seed: int = 0,
     ood_dialogues: PathArg | None = None,
     on_error: OnError = "raise",
+    allow_outside_root: bool = False,
 ) -> tuple[list[Sample], LoadReport]:
     """Load one split of MMRole as samples, with an account of what was read and skipped.
 
@@ -246,14 +284,16 @@ def load_mmrole_with_report(
         split: which split to load.
         seed: seed of the record shuffle that assigns in-distribution records to splits.
         ood_dialogues: out-of-distribution dialogue files or directories; needed for ``test_ood``.
-        on_error: ``"raise"`` stops at the first bad record; ``"skip"`` leaves bad records out, counts them in
-            the report and logs a warning listing them.
+        on_error: ``"raise"`` stops at the first bad record or profile; ``"skip"`` leaves bad records out, counts
+            them in the report and logs a warning listing them (a bad profile skips only its character's records).
+        allow_outside_root: accept record image paths that resolve outside ``image_root`` (absolute paths, ``..``,
+            symlinks pointing out); such records are refused (``image_outside_root``) by default.
 
     Returns:
         The samples (in shuffled record order, turns in dialogue order) and the load report.
 
     Raises:
-        DatasetError: for a bad record in ``"raise"`` mode, and for unreadable files or profiles in either mode.
+        DatasetError: for a bad record or profile in ``"raise"`` mode, and for unreadable files in either mode.
         ValueError: if the files that the split needs were not given, or ``split``/``on_error`` is unknown.
     """
     split = Split.parse(split)
@@ -272,8 +312,13 @@ def load_mmrole_with_report(
         records = _read_all(report.files, policy)
         duplicates = duplicate_ids(records)
         chosen = split_by_fraction(records, MMROLE_FRACTIONS, seed)[split]
-    profile_map = load_character_profiles(profiles)
-    images = ImageChecker(Path(image_root))
+    if on_error == "raise":
+        profile_map: dict[str, CharacterProfile | DatasetError] = dict(load_character_profiles(profiles))
+    else:
+        profile_map = _read_profiles(profiles)
+        for err in (e for e in profile_map.values() if isinstance(e, DatasetError)):
+            logger.warning("%s; the records of this character will be skipped", err)
+    images = ImageChecker(Path(image_root), allow_outside_root=allow_outside_root)
     samples: list[Sample] = []
     report.records = len(chosen)
     for rec in chosen:
@@ -299,7 +344,7 @@ def _read_all(files: list[Path], policy: ErrorPolicy) -> list[RawRecord]:
 
 def _record_samples(
     rec: RawRecord,
-    profiles: dict[str, CharacterProfile],
+    profiles: dict[str, CharacterProfile | DatasetError],
     images: ImageChecker,
     split: Split,
     duplicates: dict[tuple[Path, int], RawRecord],
@@ -318,8 +363,14 @@ def _record_samples(
         images.check(rec, image_rel, "image")
         return []  # a prompt without a reply: valid, nothing to answer against
     profile = profiles.get(name_key(character))
+    if isinstance(profile, DatasetError):
+        where = f"{profile.file}" if profile.record is None else f"{profile.file}, {profile.record}"
+        raise rec.error(
+            "bad_profile", f"the profile of character {character!r} is unusable ({where}: {profile.problem})",
+            profile.fix,
+        )
     if profile is None:
-        known = ", ".join(sorted(p.name for p in profiles.values())[:8]) or "none"
+        known = ", ".join(sorted(p.name for p in profiles.values() if isinstance(p, CharacterProfile))[:8]) or "none"
         raise rec.error(
             "unknown_character", f"no profile for character {character!r} (profiles loaded: {known}"
             f"{', ...' if len(profiles) > 8 else ''})",

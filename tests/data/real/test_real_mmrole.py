@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -179,6 +180,13 @@ BAD_RECORDS: list[tuple[str, Any, str]] = [
     ("missing_image", _with(image="nowhere/missing.png"), r"image 'nowhere/missing.png' .* not found"),
     ("unreadable_image", _with(image="truncated.png"), r"is not a readable image"),
     ("unreadable_image", _with(image="not_an_image.png"), r"is not a readable image"),
+    ("unreadable_image", _with(image="truncated.jpg"), r"truncated.jpg \(field image\) is not a readable image: it does"),
+    ("unreadable_image", _with(image="empty.png"), r"is not a readable image: it is empty \(0 bytes\)"),
+    ("unreadable_image", _with(image="folder.png"), r"is not a readable image: it is a directory"),
+    ("unreadable_image", _with(image="pipe.png"), r"is not a readable image: it is not a regular file"),
+    ("image_too_large", _with(image="bomb.png"), r"image 'bomb.png' \(field image\): .* decompression bomb"),
+    ("image_outside_root", _with(image="../outside.png"), r"image '../outside.png' \(field image\): .* outside"),
+    ("image_outside_root", _with(image="escape.png"), r"image 'escape.png' \(field image\): .* outside the image"),
     (
         "unknown_character",
         _with(conversations=[{"from": "human", "value": "hi"}, {"role": "Nobody Known", "value": "hello"}]),
@@ -249,3 +257,71 @@ def test_a_json_file_that_does_not_parse_raises_in_both_modes(
     with pytest.raises(DatasetError, match=r"not valid JSON .* line 1") as info:
         load_mmrole(None, PROFILES, image_root, split="test_ood", ood_dialogues=path, on_error=on_error)
     assert info.value.kind == "malformed_json" and info.value.record is None
+
+
+def test_an_image_outside_the_root_loads_only_when_allowed(tmp_path: Path, image_root: Path) -> None:
+    outside = str(image_root.parent / "outside.png")  # an absolute path, as a record might hold
+    path = tmp_path / "dialogues.json"
+    path.write_text(json.dumps([_with(image=outside)]), encoding="utf-8")
+    with pytest.raises(DatasetError, match="outside the image root") as info:
+        load_mmrole(None, PROFILES, image_root, split="test_ood", ood_dialogues=path)
+    assert info.value.kind == "image_outside_root" and "allow_outside_root=True" in str(info.value)
+    (sample,) = load_mmrole(
+        None, PROFILES, image_root, split="test_ood", ood_dialogues=path, allow_outside_root=True
+    )
+    assert sample.image.load().size == (32, 32)
+
+
+# --- profiles: optional fields, and bad profiles in skip mode ---------------------------------------------------
+
+
+def _profile_dir(tmp_path: Path, otto: str) -> Path:
+    """The fixture's detailed profiles, with Otto Brandt's file replaced by ``otto``."""
+    directory = tmp_path / "detailed_profiles"
+    directory.mkdir()
+    for file in (MMROLE / "profiles/in-distribution/detailed_profiles").glob("*.json"):
+        (directory / file.name).write_bytes(file.read_bytes())
+    (directory / "Otto_Brandt.json").write_text(otto, encoding="utf-8")
+    return directory
+
+
+def test_a_profile_without_a_catchphrase_loads_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    otto = json.loads((MMROLE / "profiles/in-distribution/detailed_profiles/Otto_Brandt.json").read_text("utf-8"))
+    del otto["catchphrase"]
+    directory = _profile_dir(tmp_path, json.dumps(otto))
+    with caplog.at_level(logging.WARNING, logger="lam_envs.data.real"):
+        profiles = load_character_profiles(directory)
+    assert profiles["otto brandt"].catchphrase == "" and profiles["otto brandt"].personality
+    assert "Otto_Brandt.json, character 'Otto Brandt': profile has no catchphrase" in caplog.text
+    assert profiles["mirelle vance"].catchphrase  # the others are untouched
+
+
+@pytest.mark.parametrize(
+    ("otto", "message"),
+    [
+        ('{"introduction": "x"}', r"lacks personality, experience, relationship, catchphrase"),
+        ('{"introduction": ', r"not valid JSON"),
+        ('{"introduction": "x", "personality": 3}', r"profile field 'personality' must be a string"),
+    ],
+    ids=["missing-required-fields", "malformed-json", "wrong-type"],
+)
+def test_a_bad_profile_skips_only_its_characters_records(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, otto: str, message: str
+) -> None:
+    profiles = [_profile_dir(tmp_path, otto), MMROLE / "profiles/out-of-distribution/profiles.json"]
+    with pytest.raises(DatasetError, match=message):
+        load_mmrole(ID_DIALOGUES, profiles, IMAGES, split="sft")
+    good = {s: load(s) for s in ("sft", "rl", "test_id")}
+    for split in ("sft", "rl", "test_id"):
+        with caplog.at_level(logging.WARNING, logger="lam_envs.data.real"):
+            samples, report = load_mmrole_with_report(ID_DIALOGUES, profiles, IMAGES, split=split, on_error="skip")
+        kept = [x.id for x in good[split] if x.persona.name != "Otto Brandt"]
+        assert [x.id for x in samples] == kept  # Mirelle Vance's records all load
+        n_otto = len({record_of(x.id) for x in good[split] if x.persona.name == "Otto Brandt"})
+        assert report.skipped_by_kind() == ({"bad_profile": n_otto} if n_otto else {})
+        for skipped in report.skipped:
+            assert "the profile of character 'Otto Brandt' is unusable" in skipped.reason
+            assert "Otto_Brandt.json" in skipped.reason and re.search(message, skipped.reason)
+    assert "the records of this character will be skipped" in caplog.text
