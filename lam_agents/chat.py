@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from lam_envs.data.images import open_image
 from lam_envs.data.types import CharacterProfile, Persona, Sample, Split, Turn, UserProfile
 
 logger = logging.getLogger(__name__)
@@ -108,9 +109,13 @@ class ChatAgent:
 
     def sample_for(self, image: Image.Image | str | Path, dialogue: str | Sequence[Any],
                    persona: Persona | str | dict[str, str]) -> Sample:
-        """The sample (no reference) the agent answers for these inputs."""
+        """The sample (no reference) the agent answers for these inputs.
+
+        Raises:
+            ImageLoadError: if ``image`` is a path to a missing, unreadable, truncated or oversized file.
+        """
         if not isinstance(image, Image.Image):
-            image = Image.open(image)
+            image = open_image(image)  # the datasets' checks: full decode, pixel limit, large files downscaled
         return Sample(id="chat", task=self.task, image=PilImage(image.convert("RGB")),  # type: ignore[arg-type]
                       dialogue=make_dialogue(dialogue), persona=make_persona(self.task, persona), reference="",
                       split=Split.TEST_ID)

@@ -22,16 +22,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lam_agents.chat import ChatAgent
+    from lam_envs.data.images import ImageLoadError, open_image
     from lam_envs.envs.config import ConversationConfig
     from lam_envs.envs.resources import resolve_reward, resolve_samples
 
+    image = None
+    if args.image is not None:
+        # Checked before the agent loads (seconds to minutes), and said in one line, not a Pillow traceback.
+        if not args.text:
+            raise SystemExit("--image needs --text: the message the agent answers")
+        try:
+            image = open_image(args.image)
+        except ImageLoadError as exc:
+            raise SystemExit(" ".join(f"error: --image {exc.path}: {exc.reason}. Fix: {exc.fix}".split())) from None
     agent = ChatAgent.from_run(args.model)
     if args.task is not None and args.task != agent.task:
         raise SystemExit(f"--task {args.task} but the agent in {args.model} was trained on {agent.task}")
-    if args.image is not None:
-        if not args.text:
-            raise SystemExit("--image needs --text: the message the agent answers")
-        print(agent.reply(args.image, args.text, args.persona, deterministic=not args.sample))
+    if image is not None:
+        print(agent.reply(image, args.text, args.persona, deterministic=not args.sample))
         return 0
     kwargs = {k: v for k, v in vars(agent.config).items() if k not in ("split", "num_samples")}
     samples = resolve_samples(agent.task, ConversationConfig(**{**kwargs, "split": args.split}))  # type: ignore[arg-type]
