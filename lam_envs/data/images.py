@@ -173,7 +173,10 @@ def _decode_errors(path: Path) -> Iterator[None]:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow warns between 1x and 2x its limit and raises above; the warning is an error under -W error.
-        raise ImageLoadError(path, "too_large", f"refused as a decompression bomb ({exc})", _FIX_LARGE) from None
+        raise ImageLoadError(
+            path, "too_large", f"refused as a decompression bomb: more pixels than PIL.Image.MAX_IMAGE_PIXELS = "
+            f"{Image.MAX_IMAGE_PIXELS} (Pillow: {exc})", _FIX_LARGE,
+        ) from None
     except UnidentifiedImageError:
         raise ImageLoadError(path, "unreadable", "is not an image file Pillow can read (unknown format)",
                              _FIX_BAD) from None
