@@ -5,9 +5,18 @@ returns the first choice's message content. Transient failures (HTTP 429, 5xx, t
 connections) are retried with exponential backoff and jitter drawn from a generator the caller passes, honouring a
 server's ``Retry-After``; other 4xx answers are not retried because sending the same request again cannot help.
 
+Two clocks bound a request: ``timeout_s`` limits connecting and each single read, and ``deadline_s`` limits the
+whole call (connect, send, every read and every retry with its backoff), so that a server that drips its answer a
+byte at a time, or keeps asking to be retried, cannot stall training beyond it.
+
+The API key is sent only in the ``Authorization`` header. Any text that comes back from the server (error bodies,
+unreadable answers, headers, even the answer itself) is scrubbed of the key before it is logged, raised or returned,
+so a server or proxy that echoes the request cannot put the key into logs, exception messages or run files.
+
 Every request and retry is counted in a :class:`JudgeStats` that a training loop can log. Nothing here reads
-environment variables: the API key is an argument, and the opener ignores ``*_proxy`` variables so that a stray
-proxy setting cannot silently reroute judge traffic (or loopback test traffic).
+environment variables: the API key is an argument, and the connection is made directly to ``base_url`` (``*_proxy``
+variables are not consulted), so that a stray proxy setting cannot silently reroute judge traffic (or loopback test
+traffic).
 """
 
 from __future__ import annotations
@@ -17,12 +26,12 @@ import http.client
 import json
 import logging
 import math
+import socket
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
@@ -155,8 +164,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
-            logger.warning("ignoring unreadable Retry-After header %r", value)
-            return None
+            return None  # the caller logs it (scrubbed: the header is server text)
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         current = time.time() if now is None else now
@@ -166,24 +174,59 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, seconds)
 
 
-def _is_timeout(exc: BaseException | str | None) -> bool:
-    return isinstance(exc, TimeoutError) or (isinstance(exc, str) and "timed out" in exc)
+_MAX_BODY = 8 * 1024 * 1024
+"""Largest response body read (bytes); a bigger one is a ``bad_response`` rather than a memory hazard."""
+_QUOTE_CHARS = 500
+"""Characters of server text quoted in an error message."""
+_MIN_PARTIAL = 4
+"""Shortest trailing piece of the key that :func:`scrub_secret` still cuts off (text cut inside an echoed key)."""
+
+
+def scrub_secret(text: str, secret: str | None, max_chars: int | None = None) -> str:
+    """``text`` without ``secret``: every copy (also JSON-escaped) becomes ``***``.
+
+    When ``text`` was cut short (a bounded read) in the middle of an echoed key, the piece of the key it ends with is
+    cut off too. Truncation to ``max_chars`` happens after scrubbing, so it can never leave a partial key behind.
+
+    Args:
+        text: server text (an error body, a header, an answer).
+        secret: the API key, or ``None`` (nothing to remove).
+        max_chars: keep at most this many characters (``"..."`` marks a cut).
+
+    Returns:
+        The text, safe to log or raise.
+    """
+    if secret:
+        for form in {secret, json.dumps(secret)[1:-1]}:
+            text = text.replace(form, "***")
+        for n in range(min(len(secret) - 1, len(text)), _MIN_PARTIAL - 1, -1):
+            if text.endswith(secret[:n]):
+                text = text[:-n] + "***"
+                break
+    if max_chars is not None and len(text) > max_chars:
+        text = text[:max_chars] + "..."
+    return text
 
 
 class ChatClient:
-    """Chat-completions client with timeouts and retries.
+    """Chat-completions client with timeouts, an overall deadline and retries.
 
     Args:
         base_url: endpoint root including the API version, e.g. ``"http://127.0.0.1:8000/v1"``.
         model: model name sent with each request.
-        api_key: sent as ``Authorization: Bearer <key>`` when given.
+        api_key: sent as ``Authorization: Bearer <key>`` when given; scrubbed from everything the server sends back.
         timeout_s: socket timeout for connecting and for each read.
         max_retries: how many times a transient failure is retried (0 = one try only).
         backoff_base_s: first backoff cap (see :func:`backoff_delay`).
         backoff_max_s: largest backoff cap.
         retry_after_max_s: the longest ``Retry-After`` honoured; a server asking for more fails the request at once
             rather than stalling training.
+        deadline_s: wall-clock limit of one :meth:`complete` call: connecting, sending, every read and every retry
+            (backoff waits included). A retry that could not start before it is not tried.
         stats: counters to update; a fresh one if omitted.
+
+    Raises:
+        ValueError: if ``base_url`` is not an http(s) URL or ``deadline_s`` is not positive.
     """
 
     def __init__(
@@ -196,9 +239,19 @@ class ChatClient:
         backoff_base_s: float = 1.0,
         backoff_max_s: float = 30.0,
         retry_after_max_s: float = 120.0,
+        deadline_s: float = 300.0,
         stats: JudgeStats | None = None,
     ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url must be an http(s) URL such as 'http://localhost:8000/v1', got {base_url!r}")
+        if not deadline_s > 0:
+            raise ValueError(f"deadline_s must be > 0 seconds, got {deadline_s!r}")
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port
+        self._path = parts.path + (f"?{parts.query}" if parts.query else "")
         self.model = model
         self._api_key = api_key
         self.timeout_s = timeout_s
@@ -206,22 +259,8 @@ class ChatClient:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.retry_after_max_s = retry_after_max_s
+        self.deadline_s = deadline_s
         self.stats = stats if stats is not None else JudgeStats()
-        self._opener = self._build_opener()
-
-    @staticmethod
-    def _build_opener() -> urllib.request.OpenerDirector:
-        # An empty ProxyHandler turns off urllib's default reading of *_proxy environment variables.
-        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_opener"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._opener = self._build_opener()
 
     def __repr__(self) -> str:
         return f"ChatClient(url={self.url!r}, model={self.model!r}, api_key={'***' if self._api_key else None})"
@@ -242,21 +281,22 @@ class ChatClient:
             max_tokens: answer length limit.
 
         Returns:
-            The first choice's message content.
+            The first choice's message content (with the API key, should the server echo it, replaced by ``***``).
 
         Raises:
-            ChatError: when the request failed and retries (if the cause allows them) are used up.
+            ChatError: when the request failed and retries (if the cause and ``deadline_s`` allow them) are used up.
         """
         body = json.dumps(
             {"model": self.model, "messages": list(messages), "temperature": temperature, "max_tokens": max_tokens}
         ).encode("utf-8")
+        deadline = time.monotonic() + self.deadline_s
         attempt = 0
         while True:
             self.stats.add_call()
             try:
-                return self._post(body)
+                return self._post(body, deadline)
             except ChatError as err:
-                if not err.retryable or attempt >= self.max_retries:
+                if not err.retryable or attempt >= self.max_retries or time.monotonic() >= deadline:
                     if err.retryable and self.max_retries > 0:
                         raise ChatError(
                             err.cause, f"{err} (gave up after {attempt + 1} tries)", err.status, err.retry_after_s
@@ -273,6 +313,14 @@ class ChatClient:
                             err.retry_after_s,
                         ) from None
                     delay = max(delay, err.retry_after_s)
+                if time.monotonic() + delay >= deadline:
+                    raise ChatError(
+                        err.cause,
+                        f"{err}; gave up after {attempt + 1} tries: waiting {delay:.3g} s for the next one would pass "
+                        f"deadline_s={self.deadline_s:g} (the limit of the whole request; raise it to keep retrying)",
+                        err.status,
+                        err.retry_after_s,
+                    ) from None
                 logger.info(
                     "judge request failed (%s); retry %d/%d in %.3f s", err, attempt + 1, self.max_retries, delay
                 )
@@ -280,60 +328,107 @@ class ChatClient:
                 time.sleep(delay)
                 attempt += 1
 
-    def _post(self, body: bytes) -> str:
-        """One HTTP round trip; every failure becomes a :class:`ChatError` with its category."""
+    def _scrub(self, text: str, max_chars: int | None = None) -> str:
+        return scrub_secret(text, self._api_key, max_chars)
+
+    def _post(self, body: bytes, deadline: float) -> str:
+        """One HTTP round trip, ended by ``deadline``; every failure becomes a :class:`ChatError` with its category.
+
+        ``timeout_s`` bounds each socket operation, but a server that sends a byte now and then never trips it; a
+        timer therefore shuts the socket down at the deadline, which ends a blocked connect, send or read at once.
+        """
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ChatError("timeout", self._deadline_message())
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        per_op = min(self.timeout_s, remaining)
+        connection_class = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        conn = connection_class(self._host, self._port, timeout=per_op)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            sock = conn.sock
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed
+
+        timer = threading.Timer(remaining, expire)
+        timer.daemon = True
+        timer.start()
+        connected = False
         try:
-            with self._opener.open(request, timeout=self.timeout_s) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-            try:
-                detail = exc.read(500).decode("utf-8", "replace").strip()
-            except (OSError, http.client.HTTPException):
-                detail = ""
-            message = f"HTTP {status} from {self.url}" + (f": {detail}" if detail else "")
-            if status == 429:
-                retry_after = parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
-                raise ChatError("rate_limited", message, status, retry_after) from None
-            if status >= 500:
-                retry_after = parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
-                raise ChatError("server_error", message, status, retry_after) from None
-            raise ChatError("http_error", message + _hint_for_status(status), status) from None
-        except urllib.error.URLError as exc:
-            if _is_timeout(exc.reason):
+            conn.connect()
+            connected = True
+            conn.request("POST", self._path, body=body, headers=headers)
+            response = conn.getresponse()
+            raw = response.read(_MAX_BODY + 1)
+            status, response_headers = response.status, response.headers
+        except (OSError, http.client.HTTPException) as exc:  # TimeoutError is an OSError
+            if expired.is_set() or (isinstance(exc, TimeoutError) and per_op < self.timeout_s):
+                raise ChatError("timeout", self._deadline_message()) from None
+            if isinstance(exc, TimeoutError):
                 raise ChatError("timeout", f"no answer from {self.url} within {self.timeout_s:g} s") from None
-            raise ChatError("connection", f"cannot reach {self.url}: {exc.reason}") from None
-        except TimeoutError:
-            raise ChatError("timeout", f"no answer from {self.url} within {self.timeout_s:g} s") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise ChatError("connection", f"connection to {self.url} failed: {exc!r}") from None
-        return _content_of(raw, self.url)
+            if not connected:
+                raise ChatError("connection", f"cannot reach {self.url}: {self._scrub(str(exc))}") from None
+            raise ChatError("connection", f"connection to {self.url} failed: {self._scrub(repr(exc))}") from None
+        finally:
+            timer.cancel()
+            conn.close()
+        if expired.is_set():  # the read ended because the timer shut the socket
+            raise ChatError("timeout", self._deadline_message())
+        if not 200 <= status < 300:
+            self._raise_for_status(status, raw, response_headers)
+        if len(raw) > _MAX_BODY:
+            raise ChatError("bad_response", f"{self.url} sent an answer larger than {_MAX_BODY} bytes")
+        return self._content_of(raw)
+
+    def _deadline_message(self) -> str:
+        return (f"no complete answer from {self.url} within deadline_s={self.deadline_s:g} s (the limit of the whole "
+                "request, retries included; raise it for a slower server)")
+
+    def _raise_for_status(self, status: int, raw: bytes, headers: http.client.HTTPMessage) -> None:
+        detail = self._scrub(raw.decode("utf-8", "replace").strip(), _QUOTE_CHARS)
+        message = f"HTTP {status} from {self.url}" + (f": {detail}" if detail else "")
+        if status == 429 or status >= 500:
+            retry_after = self._retry_after(headers)
+            cause: CallCause = "rate_limited" if status == 429 else "server_error"
+            raise ChatError(cause, message, status, retry_after)
+        raise ChatError("http_error", message + _hint_for_status(status), status)
+
+    def _retry_after(self, headers: http.client.HTTPMessage) -> float | None:
+        value = headers.get("Retry-After")
+        seconds = parse_retry_after(value)
+        if value is not None and value.strip() and seconds is None:
+            logger.warning("ignoring unreadable Retry-After header %r", self._scrub(value, 100))
+        return seconds
+
+    def _content_of(self, raw: bytes) -> str:
+        """The first choice's message text of a chat-completions response body (scrubbed of the key)."""
+        try:
+            payload = json.loads(raw)
+            message = payload["choices"][0]["message"]
+            content = message["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            snippet = self._scrub(raw.decode("utf-8", "replace"), 200)
+            raise ChatError("bad_response", f"{self.url} did not return a chat completion: {snippet!r}") from None
+        if isinstance(content, list):  # some servers return content parts even for text answers
+            content = "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+        if not isinstance(content, str) or not content.strip():
+            reason = self._scrub(repr(payload["choices"][0].get("finish_reason")), 100)
+            raise ChatError("bad_response", f"{self.url} returned an empty answer (finish_reason={reason})")
+        return self._scrub(content)
 
 
 def _hint_for_status(status: int) -> str:
     if status in (401, 403):
-        return " (check the api_key passed to the judge config)"
+        return " (check the api_key / api_key_env of the judge config: the server refused the key)"
     if status == 404:
         return " (base_url should end with the API version, e.g. http://host:8000/v1; check the model name too)"
+    if 300 <= status < 400:
+        return " (the endpoint redirects; set base_url to the address it redirects to)"
     return ""
-
-
-def _content_of(raw: bytes, url: str) -> str:
-    """The first choice's message text of a chat-completions response body."""
-    try:
-        payload = json.loads(raw)
-        message = payload["choices"][0]["message"]
-        content = message["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        snippet = raw[:200].decode("utf-8", "replace")
-        raise ChatError("bad_response", f"{url} did not return a chat completion: {snippet!r}") from None
-    if isinstance(content, list):  # some servers return content parts even for text answers
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    if not isinstance(content, str) or not content.strip():
-        reason = payload["choices"][0].get("finish_reason")
-        raise ChatError("bad_response", f"{url} returned an empty answer (finish_reason={reason!r})")
-    return content

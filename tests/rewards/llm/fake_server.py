@@ -3,6 +3,10 @@
 Answers come from a FIFO script of :class:`Action` s (one per request); when the script is empty, a ``responder``
 function of the request body decides. Every request is recorded with its arrival and finish times, and the server
 tracks how many requests were in flight at once.
+
+A server that leaks is scripted with :data:`ECHO_AUTH`: written anywhere in an answer (content, body, header values)
+it is replaced by the request's ``Authorization`` header, as a proxy or a debugging endpoint that echoes requests
+would. A slow one with ``drip_s``: the whole response, status line included, is sent a byte at a time.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Any, Callable, Iterable
 from lam_envs.rewards.base import MMROLE_DIMENSIONS, PCOGALIGN_DIMENSIONS
 
 ALL_DIMENSIONS = MMROLE_DIMENSIONS + PCOGALIGN_DIMENSIONS
+ECHO_AUTH = "{ECHO_AUTHORIZATION}"
+"""Placeholder in an :class:`Action`'s text, replaced by the request's ``Authorization`` header ("Bearer <key>")."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,7 @@ class Action:
         body: raw response body, sent as is instead of a chat completion (for errors and broken servers).
         headers: extra response headers (e.g. ``Retry-After``).
         delay_s: wait before answering (to trip client timeouts or to make requests overlap).
+        drip_s: send the response one byte at a time with this pause between bytes (0: all at once).
     """
 
     status: int = 200
@@ -37,6 +44,7 @@ class Action:
     body: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    drip_s: float = 0.0
 
 
 def scores_json(a: float | dict[str, float] = 8, b: float | dict[str, float] = 6, dims: Iterable[str] = ALL_DIMENSIONS,
@@ -147,18 +155,30 @@ class FakeChatServer:
                     action = server._next_action(body)
                     if action.delay_s:
                         server._stopping.wait(action.delay_s)
+                    auth = self.headers.get("Authorization", "")
                     if action.body is not None:
-                        payload = action.body.encode()
+                        payload = action.body.replace(ECHO_AUTH, auth).encode()
                     else:
+                        content = None if action.content is None else action.content.replace(ECHO_AUTH, auth)
                         payload = json.dumps({
                             "id": "chatcmpl-fake", "object": "chat.completion", "model": body.get("model"),
                             "choices": [{"index": 0, "finish_reason": "stop",
-                                         "message": {"role": "assistant", "content": action.content}}],
+                                         "message": {"role": "assistant", "content": content}}],
                         }).encode()
+                    headers = {"Content-Type": "application/json", "Content-Length": str(len(payload)),
+                               **{k: v.replace(ECHO_AUTH, auth) for k, v in action.headers.items()}}
+                    if action.drip_s:
+                        head = f"HTTP/1.0 {action.status} Scripted\r\n" + "".join(
+                            f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+                        for byte in head.encode() + payload:
+                            if server._stopping.is_set():
+                                break
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            server._stopping.wait(action.drip_s)
+                        return
                     self.send_response(action.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    for key, value in action.headers.items():
+                    for key, value in headers.items():
                         self.send_header(key, value)
                     self.end_headers()
                     self.wfile.write(payload)

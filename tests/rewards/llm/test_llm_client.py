@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import json
 import pickle
+import time
 from email.utils import formatdate
 
 import numpy as np
 import pytest
-from fake_server import Action, FakeChatServer, error, reply
+from fake_server import Action, FakeChatServer, error, reply, scores_json
 
 from lam_envs.rewards.llm.client import ChatClient, ChatError, JudgeStats, backoff_delay, parse_retry_after
 
@@ -100,3 +101,51 @@ def test_stats_and_client_pickle(fake_server: FakeChatServer) -> None:
     assert clone.complete(MESSAGES, np.random.default_rng(0))
     clone.stats.reset()
     assert clone.stats.snapshot() == JudgeStats().snapshot()
+
+
+# ------------------------------------------------------------------------------------ the overall deadline
+def _timed(client: ChatClient) -> tuple[ChatError, float]:
+    start = time.monotonic()
+    with pytest.raises(ChatError) as info:
+        client.complete(MESSAGES, np.random.default_rng(0))
+    return info.value, time.monotonic() - start
+
+
+def test_a_server_dripping_its_answer_is_cut_at_the_deadline(fake_server: FakeChatServer) -> None:
+    # Each byte comes well within timeout_s, so only the deadline can end it (the whole answer would take ~10 s).
+    fake_server.push(Action(content=scores_json(), drip_s=0.02))
+    err, elapsed = _timed(_client(fake_server, timeout_s=1.0, deadline_s=0.3))
+    assert err.cause == "timeout" and "deadline_s=0.3" in str(err) and "retries included" in str(err)
+    assert 0.25 < elapsed < 1.5
+    assert len(fake_server.requests) == 1  # no retry once the deadline has passed
+
+
+def test_a_server_dripping_its_error_status_line_is_cut_at_the_deadline(fake_server: FakeChatServer) -> None:
+    fake_server.push(Action(status=500, body="x" * 1000, drip_s=0.02))
+    err, elapsed = _timed(_client(fake_server, timeout_s=1.0, deadline_s=0.3))
+    assert err.cause == "timeout" and "deadline_s=0.3" in str(err) and elapsed < 1.5
+
+
+def test_a_silent_server_hits_the_deadline_before_the_read_timeout(fake_server: FakeChatServer) -> None:
+    fake_server.push(reply("late", delay_s=3.0))
+    err, elapsed = _timed(_client(fake_server, timeout_s=2.0, deadline_s=0.3))
+    assert err.cause == "timeout" and "deadline_s=0.3" in str(err) and elapsed < 1.5
+
+
+def test_retries_stop_when_the_next_wait_would_pass_the_deadline(fake_server: FakeChatServer) -> None:
+    fake_server.responder = lambda body: error(503, headers={"Retry-After": "0.3"})
+    client = _client(fake_server, max_retries=10, deadline_s=0.5)
+    err, elapsed = _timed(client)
+    assert err.cause == "server_error" and "would pass deadline_s=0.5" in str(err)
+    assert len(fake_server.requests) == 2 and elapsed < 0.5 + 0.5
+    assert client.stats.snapshot()["retries/server_error"] == 1
+
+
+def test_a_fast_answer_is_unaffected_by_the_deadline(fake_server: FakeChatServer) -> None:
+    fake_server.push(error(500), reply("ok", delay_s=0.05))
+    assert _client(fake_server, deadline_s=5.0).complete(MESSAGES, np.random.default_rng(0)) == "ok"
+
+
+def test_bad_deadline_is_rejected(fake_server: FakeChatServer) -> None:
+    with pytest.raises(ValueError, match="deadline_s must be > 0"):
+        _client(fake_server, deadline_s=0)
