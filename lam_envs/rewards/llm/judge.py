@@ -7,12 +7,17 @@ The result's ratio is the sum of the reply's scores over the sum of the referenc
 A pair the judge cannot score is never given a made-up number: with ``on_failure="raise"`` the batch raises
 :class:`~lam_envs.rewards.base.JudgeError`; with ``on_failure="flag"`` that pair gets
 :meth:`JudgeResult.failure <lam_envs.rewards.base.JudgeResult.failure>` (ratio NaN) and the cause is counted in
-:attr:`LLMJudge.stats`, for the training loop to log and to mask.
+:attr:`LLMJudge.stats`, for the training loop to log and to mask. An env's ``judge_failure_reward`` applies to flagged
+pairs, so a judge inside an env that should keep going needs ``on_failure="flag"``.
+
+The API key is a secret, not a setting: name the environment variable that holds it (``api_key_env``, read when the
+judge is built), and :meth:`LLMJudgeConfig.to_record` gives the settings without it, for run files and logs. A
+literal ``api_key`` is accepted for programmatic use but never recorded or shown.
 
 Example::
 
     config = LLMJudgeConfig(base_url="http://localhost:8000/v1", model="Qwen2.5-72B-Instruct",
-                            api_key=os.environ.get("JUDGE_API_KEY"), on_failure="flag")
+                            api_key_env="JUDGE_API_KEY", on_failure="flag")
     judge = LLMJudge("mmrole", config)
     results = judge.score(samples, replies)
     logger.info("judge stats: %s", judge.stats.snapshot())
@@ -20,11 +25,15 @@ Example::
 
 from __future__ import annotations
 
+import difflib
 import logging
+import math
+import os
+import re
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -37,18 +46,29 @@ from lam_envs.rewards.llm.prompts import build_messages, correction_messages, im
 logger = logging.getLogger(__name__)
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+API_KEY_NOT_STORED = "api_key_not_stored"
+"""Record key marking a judge that was given a literal ``api_key`` (never stored); see :meth:`LLMJudgeConfig.to_record`."""
+
+
 @dataclass(frozen=True)
 class LLMJudgeConfig:
-    """Settings of an :class:`LLMJudge`. Validated on construction."""
+    """Settings of an :class:`LLMJudge`. Validated on construction; errors name the field and never show a key."""
 
     base_url: str
     """Endpoint root including the API version, e.g. ``"http://localhost:8000/v1"``."""
     model: str
     """Judge model name sent with every request."""
     api_key: str | None = field(default=None, repr=False)
-    """Bearer token (pass e.g. ``os.environ.get(...)``; the library never reads the environment itself)."""
+    """Bearer token given directly (programmatic use). Never recorded, logged or shown; prefer ``api_key_env``."""
+    api_key_env: str | None = None
+    """Name of the environment variable holding the bearer token, read when the judge is built (e.g.
+    ``"JUDGE_API_KEY"``). This name, not the key, is what run files record."""
     timeout_s: float = 60.0
     """Socket timeout in seconds for connecting and for each read of a response."""
+    deadline_s: float = 300.0
+    """Wall-clock limit in seconds of one judge request: connecting, sending, all reads and all retries (backoff
+    included). Bounds a server that drips its answer or keeps failing; a parse re-ask is a new request."""
     max_retries: int = 3
     """Retries of a request after a transient failure (429, 5xx, timeout, connection error)."""
     backoff_base_s: float = 1.0
@@ -62,7 +82,8 @@ class LLMJudgeConfig:
     max_tokens: int = 512
     """Answer length limit; the JSON answer needs about 40 tokens per dimension and response."""
     on_failure: Literal["raise", "flag"] = "raise"
-    """``"raise"``: a failed pair raises JudgeError; ``"flag"``: it gets a failed JudgeResult (ratio NaN)."""
+    """``"raise"``: a failed pair raises JudgeError; ``"flag"``: it gets a failed JudgeResult (ratio NaN), which an
+    env with ``judge_failure_reward`` rewards with that value."""
     seed: int = 0
     """Seed of the backoff jitter."""
     max_parse_retries: int = 2
@@ -85,18 +106,26 @@ class LLMJudgeConfig:
             )
         if not isinstance(self.model, str) or not self.model.strip():
             raise ValueError(f"model must name the judge model served at base_url, got {self.model!r}")
+        # The key (and whatever was passed as api_key_env, which may be a key pasted in the wrong place) is never
+        # put into a message: only its type.
         if self.api_key is not None and not isinstance(self.api_key, str):
             raise ValueError(f"api_key must be a string or None, got a {type(self.api_key).__name__}")
-        positive = {"timeout_s": self.timeout_s}
-        non_negative = {
-            "backoff_base_s": self.backoff_base_s,
-            "backoff_max_s": self.backoff_max_s,
-            "retry_after_max_s": self.retry_after_max_s,
-        }
-        for name, value in positive.items():
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0 seconds, got {value!r}")
-        for name, value in non_negative.items():
+        if self.api_key_env is not None and (
+            not isinstance(self.api_key_env, str) or not _ENV_NAME.fullmatch(self.api_key_env)
+        ):
+            raise ValueError(
+                "api_key_env must be the name of an environment variable (letters, digits and '_', e.g. "
+                f"'JUDGE_API_KEY'), not the key itself; got a {type(self.api_key_env).__name__} that is not such a "
+                "name (not shown, in case it is the key)"
+            )
+        if self.api_key is not None and self.api_key_env is not None:
+            raise ValueError("pass api_key or api_key_env, not both (api_key_env is the one a run can record)")
+        for name in ("timeout_s", "deadline_s"):
+            value = _real(name, getattr(self, name))
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be > 0 seconds (and finite), got {value!r}")
+        for name in ("backoff_base_s", "backoff_max_s", "retry_after_max_s"):
+            value = _real(name, getattr(self, name))
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0 seconds, got {value!r}")
         if self.backoff_max_s < self.backoff_base_s:
@@ -108,16 +137,106 @@ class LLMJudgeConfig:
         for name, (value, low) in counts.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if not 0.0 <= self.temperature <= 2.0:
+        if not 0.0 <= _real("temperature", self.temperature) <= 2.0:
             raise ValueError(f"temperature must be in [0, 2], got {self.temperature!r}")
         if self.on_failure not in ("raise", "flag"):
             raise ValueError(f"on_failure must be 'raise' or 'flag', got {self.on_failure!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.image_max_side is not None and (not isinstance(self.image_max_side, int) or self.image_max_side < 8):
+        if self.image_max_side is not None and (
+            isinstance(self.image_max_side, bool) or not isinstance(self.image_max_side, int)
+            or self.image_max_side < 8
+        ):
             raise ValueError(f"image_max_side must be an integer >= 8 or None, got {self.image_max_side!r}")
         if self.image_format not in ("JPEG", "PNG"):
             raise ValueError(f"image_format must be 'JPEG' or 'PNG', got {self.image_format!r}")
+
+    def resolved_api_key(self) -> str | None:
+        """The bearer token: ``api_key``, else the value of the variable ``api_key_env`` names, else ``None``.
+
+        Raises:
+            ValueError: if ``api_key_env`` names a variable that is not set or is empty.
+        """
+        if self.api_key_env is None:
+            return self.api_key
+        value = os.environ.get(self.api_key_env)
+        if not value:
+            raise ValueError(
+                f"api_key_env={self.api_key_env!r}, but that environment variable is not set (or is empty); "
+                f"export {self.api_key_env}=<the judge's key> before building the judge"
+            )
+        return value
+
+    def to_record(self) -> dict[str, Any]:
+        """The settings as a JSON-safe dict for run files and logs, without any secret.
+
+        ``api_key_env`` (a name) is kept; a literal ``api_key`` is left out, and ``"api_key_not_stored"`` says that
+        one was given and how to supply it when the judge is rebuilt (:meth:`from_record`).
+        """
+        record = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "api_key"}
+        if self.api_key is not None:
+            record[API_KEY_NOT_STORED] = (
+                "this judge was given a literal api_key, which is never stored; to rebuild it, put the key in an "
+                "environment variable and pass its name as api_key_env"
+            )
+        return record
+
+    @classmethod
+    def from_record(
+        cls, record: Mapping[str, Any], api_key_env: str | None = None, require_key: bool = True
+    ) -> LLMJudgeConfig:
+        """Rebuild a config from :meth:`to_record`'s dict (or from user JSON with the same keys).
+
+        Args:
+            record: the settings; ``base_url`` and ``model`` are required, the other fields have defaults.
+            api_key_env: the environment variable holding the key, overriding the record's.
+            require_key: whether a record of a judge that had a literal (unstored) key must get ``api_key_env``
+                (pass ``False`` where the judge will never send a request).
+
+        Returns:
+            The config; the key itself is read from the environment only when an :class:`LLMJudge` is built.
+
+        Raises:
+            ValueError: for a record that is not a mapping, holds an ``api_key``, has unknown or missing keys, bad
+                values, or needs ``api_key_env`` and has none. Messages name the key, never a value that may be a key.
+        """
+        if not isinstance(record, Mapping):
+            raise ValueError(
+                f"LLM judge settings must be an object of LLMJudgeConfig fields, got a {type(record).__name__}"
+            )
+        data = dict(record)
+        not_stored = data.pop(API_KEY_NOT_STORED, None) is not None
+        if "api_key" in data:
+            raise ValueError(
+                "LLM judge settings must not contain api_key (it would be written to run files and shell history); "
+                "put the key in an environment variable and set api_key_env to its name, e.g. "
+                '"api_key_env": "JUDGE_API_KEY"'
+            )
+        names = [f.name for f in fields(cls) if f.name != "api_key"]
+        unknown = [str(k) for k in data if k not in names]
+        if unknown:
+            hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(k, names, 1)) else
+                     repr(k) for k in unknown]
+            raise ValueError(f"unknown LLM judge setting(s) {', '.join(hints)}; the settings are: {', '.join(names)}")
+        missing = [k for k in ("base_url", "model") if k not in data]
+        if missing:
+            raise ValueError(f"LLM judge settings need {' and '.join(missing)}, e.g. "
+                             '{"base_url": "http://localhost:8000/v1", "model": "Qwen2.5-72B-Instruct"}')
+        if api_key_env is not None:
+            data["api_key_env"] = api_key_env
+        if not_stored and data.get("api_key_env") is None and require_key:
+            raise ValueError(
+                "this LLM judge was given a literal api_key, which runs never store; put the key in an environment "
+                "variable and pass its name as api_key_env (`lam eval --judge-api-key-env NAME`)"
+            )
+        return cls(**data)
+
+
+def _real(name: str, value: Any) -> float:
+    """``value`` if it is a real number (not a bool); a ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got a {type(value).__name__}")
+    return float(value)
 
 
 _ABORTED = "aborted"  # cause of pairs skipped in "raise" mode once another pair failed (never reported)
@@ -147,7 +266,7 @@ class LLMJudge:
         stats: counters of pairs, HTTP calls, retries and failures by cause (thread-safe; ``stats.snapshot()``).
 
     Raises:
-        ValueError: if ``task`` is unknown.
+        ValueError: if ``task`` is unknown, or ``config.api_key_env`` names an unset environment variable.
     """
 
     def __init__(self, task: Task, config: LLMJudgeConfig) -> None:
@@ -160,12 +279,13 @@ class LLMJudge:
         self._client = ChatClient(
             base_url=config.base_url,
             model=config.model,
-            api_key=config.api_key,
+            api_key=config.resolved_api_key(),
             timeout_s=config.timeout_s,
             max_retries=config.max_retries,
             backoff_base_s=config.backoff_base_s,
             backoff_max_s=config.backoff_max_s,
             retry_after_max_s=config.retry_after_max_s,
+            deadline_s=config.deadline_s,
             stats=self.stats,
         )
         # One child seed sequence per judged pair, spawned in submission order: the jitter schedule of each request
@@ -238,7 +358,9 @@ class LLMJudge:
                             other.cancel()
                         self.stats.add_failure(outcome.cause)
                         raise JudgeError(
-                            f"LLM judge failed on sample {samples[i].id!r} ({outcome.cause}): {outcome.message}"
+                            f"LLM judge failed on sample {samples[i].id!r} ({outcome.cause}): {outcome.message} "
+                            "(to score such replies with a fixed reward instead, set on_failure='flag' in the "
+                            "LLMJudgeConfig and judge_failure_reward=<float> on the env)"
                         )
 
         results: list[JudgeResult] = []

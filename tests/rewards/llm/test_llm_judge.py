@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from fake_server import ALL_DIMENSIONS, FakeChatServer, error, reply, scores_json
+from fake_server import ALL_DIMENSIONS, Action, FakeChatServer, error, reply, scores_json
 from PIL import Image
 
 from lam_envs.data.types import ImageFile, Sample
@@ -366,3 +366,14 @@ def test_config_rejects_bad_values(overrides: dict[str, Any], message: str) -> N
 def test_unknown_task_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown task 'chess'"):
         LLMJudge("chess", LLMJudgeConfig(base_url="http://127.0.0.1:1/v1", model="m"))  # type: ignore[arg-type]
+
+
+def test_deadline_of_the_config_bounds_a_dripping_server(
+    make_judge: MakeJudge, fake_server: FakeChatServer, mmrole_sample: Sample
+) -> None:
+    fake_server.responder = lambda body: Action(content=scores_json(), drip_s=0.02)
+    judge = make_judge(timeout_s=1.0, deadline_s=0.3, max_retries=3)
+    start = time.monotonic()
+    [result] = judge.score([mmrole_sample], ["x"])
+    assert result.error is not None and result.error.startswith("timeout") and "deadline_s=0.3" in result.error
+    assert time.monotonic() - start < 1.5 and len(fake_server.requests) == 1
