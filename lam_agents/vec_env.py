@@ -69,7 +69,19 @@ class ConversationVecEnv(VecEnv):
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions)
+        """Take one action per env for the next ``step_wait``.
+
+        Raises:
+            ValueError: unless ``actions`` is an integer array of shape ``(num_envs,)`` (checked here, so that a
+                policy with the wrong output shape fails at the call that passed it).
+        """
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
+            raise ValueError(
+                f"actions of shape {actions.shape} and dtype {actions.dtype}; a ConversationVecEnv takes an integer "
+                f"array of shape ({self.num_envs},), one Discrete({self.action_space.n}) action per env"
+            )
+        self._actions = actions
 
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:
@@ -82,6 +94,9 @@ class ConversationVecEnv(VecEnv):
         for row in range(self.num_envs):
             if dones[row]:
                 info = row_info(infos["final_info"], row)
+                if "reset_error" in infos and infos["_reset_error"][row]:
+                    # The next episode could not start: the row is broken until reset (see ConversationVectorEnv).
+                    info["reset_error"] = infos["reset_error"][row]
                 info["terminal_observation"] = final_obs[row]
                 info["TimeLimit.truncated"] = bool(truncated[row] and not terminated[row])
                 self.reset_infos[row] = {k: v for k, v in row_info(infos, row).items() if not k.startswith("final")}

@@ -18,6 +18,24 @@ from lam_envs.envs.spaces import observation_space, reset_info, row_observation,
 logger = logging.getLogger(__name__)
 
 SEED_HIGH = 2**63 - 1
+RESET_OPTIONS = ("sample_index",)
+
+
+def check_options(options: Any, known: tuple[str, ...]) -> dict[str, Any]:
+    """``reset``'s ``options`` as a dict, with every key one of ``known``.
+
+    Raises:
+        TypeError: if ``options`` is not a dict (or ``None``).
+        ValueError: naming an unknown key and the known ones.
+    """
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise TypeError(f"options={options!r} is a {type(options).__name__}; pass a dict such as {{'sample_index': 0}}")
+    unknown = sorted(str(k) for k in options if k not in known)
+    if unknown:
+        raise ValueError(f"unknown reset option(s) {unknown}; this env takes: {', '.join(known)}")
+    return options
 
 
 class ConversationEnv(gym.Env, EzPickle):
@@ -55,7 +73,8 @@ class ConversationEnv(gym.Env, EzPickle):
     At the end of the episode, the judge's score ratio: sum of the reply's scores over the sum of the reference's
     (1.0 = as good as the reference) on the task's dimensions (8 for MMRole, 5 for PCogAlign). Optional per-step
     terms, off by default: ``-step_penalty`` every step and ``-truncation_penalty`` for a reply cut at the length
-    limit. A judge failure raises ``JudgeError`` unless ``judge_failure_reward`` is set.
+    limit. A judge failure raises ``JudgeError`` unless ``judge_failure_reward`` is set. A judge's output is checked
+    (one result per reply, finite scores, a positive reference sum); a violation is a judge failure.
 
     ## Starting State
 
@@ -68,6 +87,10 @@ class ConversationEnv(gym.Env, EzPickle):
     Terminated when the emitted token is the backbone's EOS token; truncated when the reply reaches
     ``max_reply_tokens`` tokens (64 by default) without EOS.
 
+    An exception inside ``step`` or ``reset`` (a ``JudgeError``, an image that fails to load, a backbone error)
+    ends the episode too: the env changes nothing half-way and refuses to step (``RuntimeError`` naming the cause)
+    until ``reset`` succeeds. Invalid actions raise ``ValueError`` and change nothing.
+
     ## Info
 
     Every step: ``sample_id`` (str), ``sample_index`` (int), ``token`` (int, the emitted token), ``reply`` (str,
@@ -75,7 +98,8 @@ class ConversationEnv(gym.Env, EzPickle):
     NaN if the judge failed), ``judge_scores`` and ``reference_scores`` (dimension -> 0..10), ``dimension_ratios``
     (dimension -> float), ``judge_failed`` (bool), ``judge_error`` (str, empty if none), ``reward_terms`` (dict
     of the reward's parts) and ``is_success`` (bool, ``judge_ratio >= success_threshold``). ``reset`` gives
-    ``sample_id``, ``sample_index`` and an empty ``reply``.
+    ``sample_id``, ``sample_index`` and an empty ``reply``. The batched env adds ``reset_error`` (str) for a row
+    whose autoreset failed (see :class:`~lam_envs.envs.vector.ConversationVectorEnv`).
 
     ## Arguments
 
@@ -87,7 +111,10 @@ class ConversationEnv(gym.Env, EzPickle):
     default), ``num_samples``, ``data_seed``, ``reward`` (``"rule"``, an ``LLMJudgeConfig`` or any ``Reward``),
     ``max_reply_tokens``, ``decoding`` / ``temperature`` / ``top_k`` (latent token choice), ``observation``,
     ``obs_bound``, ``obs_image_size``, ``mask_top_p``, ``step_penalty``, ``truncation_penalty``,
-    ``success_threshold``, ``judge_failure_reward`` and ``prompt_style``::
+    ``success_threshold``, ``judge_failure_reward`` and ``prompt_style``. Each is checked on construction (type,
+    finiteness, range), with an error that names it; ``decoding``, ``temperature`` and ``top_k`` apply to latent envs
+    only and a token env rejects them (``latent_model`` is accepted and unused, so one set of keywords builds both
+    twins)::
 
         env = gym.make("lam/MMRole-Latent-v0")                       # embedded default, synthetic RL split
         env = gym.make("lam/PCogAlign-Token-v0", backbone="ckpt/Qwen2.5-VL-3B-Instruct", device="cuda",
@@ -154,9 +181,15 @@ class ConversationEnv(gym.Env, EzPickle):
 
         Returns:
             The first observation and the reset info.
+
+        Raises:
+            ValueError: for an unknown option or a sample index out of range.
+            Exception: whatever building the first context raised (e.g. ``ImageLoadError``); the env then refuses to
+                step until a reset succeeds.
         """
+        pinned = check_options(options, RESET_OPTIONS).get("sample_index")
         super().reset(seed=seed)
-        pinned = (options or {}).get("sample_index")
+        self._episode_over = True  # until the new episode has started: a failed reset leaves nothing to step
         index = self._batch.draw_index(self.np_random, pinned)
         decode_seed = int(self.np_random.integers(SEED_HIGH))
         self._batch.begin([0], [index], [decode_seed])
@@ -168,15 +201,32 @@ class ConversationEnv(gym.Env, EzPickle):
         """Emit one token for ``action`` and advance the reply.
 
         Raises:
-            RuntimeError: if called before ``reset`` or after the episode ended.
+            RuntimeError: if called before ``reset``, after the episode ended, or after an exception in ``step`` or
+                ``reset`` (the message names it).
+            ValueError: for an invalid action (nothing changes).
         """
+        why = self._batch.broken[0]
+        if why is not None:
+            raise RuntimeError(
+                f"this env stopped at an exception ({why}) and refuses to step on a half-finished episode; call "
+                "reset() to start a new one"
+            )
         if self._episode_over:
             raise RuntimeError("the episode is over (or never started); call reset() before step()")
-        result = self._batch.step(np.asarray([action]))
+        result = self._batch.step(self._action_array(action))
         terminated, truncated = bool(result.terminated[0]), bool(result.truncated[0])
         self._episode_over = terminated or truncated
         info = step_info(self._batch, 0, result)
         return row_observation(self._batch, 0), float(result.rewards[0]), terminated, truncated, info
+
+    def _action_array(self, action: Any) -> np.ndarray:
+        array = np.asarray(action)
+        if array.shape not in ((), (1,)) or not np.issubdtype(array.dtype, np.integer):
+            raise ValueError(
+                f"action={action!r} must be one integer in [0, {self.setup.num_actions}) (an element of "
+                f"{self.action_space}), e.g. env.action_space.sample()"
+            )
+        return array.reshape(1)
 
     def action_masks(self) -> np.ndarray:
         """(num_actions,) bool mask for MaskablePPO (see the class docstring's *Action Space*)."""

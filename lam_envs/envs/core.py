@@ -8,20 +8,25 @@ into the batch's KV cache without touching the others.
 
 Every random choice of a row (its next sample, its sampled tokens) comes from that row's own ``np.random.Generator``,
 so row i of a vector env seeded with ``seed`` replays a single env seeded with ``seed + i`` step for step.
+
+An exception never leaves a half-updated row behind. A step first computes everything that can fail without
+changing the batch (the tokens, the judge's verdicts on finished replies), then commits (one backbone step, the new
+tokens appended). A row an exception interrupts is marked *broken* (:attr:`ReplyBatch.broken`) before anything of it
+changes, refuses to step, and is cleared only when :meth:`ReplyBatch.begin` restarts it.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from lam_envs.backbone import Backbone, DecodeState
 from lam_envs.data.types import Sample, Task
-from lam_envs.envs.config import DEFAULT_TOKEN_MASK_TOP_P, ActionKind, ConversationConfig
+from lam_envs.envs.config import DEFAULT_TOKEN_MASK_TOP_P, ActionKind, ConversationConfig, Int
 from lam_envs.envs.resources import (
     WorldModel,
     contexts_for,
@@ -30,7 +35,7 @@ from lam_envs.envs.resources import (
     resolve_samples,
     resolve_world_model,
 )
-from lam_envs.rewards.base import JudgeError, JudgeResult, Reward
+from lam_envs.rewards.base import JudgeError, JudgeResult, Reward, check_results
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +83,7 @@ class Setup:
     @classmethod
     def build(cls, task: Task, action_kind: ActionKind, config: ConversationConfig) -> Setup:
         """Load (or reuse) the backbone, world model, samples and judge named by ``config``."""
+        config.check_action_kind(action_kind)
         backbone, is_default = resolve_backbone(config)
         world_model = resolve_world_model(config.latent_model, backbone) if action_kind == "latent" else None
         style = config.prompt_style or ("compact" if is_default else "full")
@@ -126,6 +132,9 @@ class ReplyBatch:
         self.embeddings = np.zeros((num_rows, self.backbone.hidden_size), dtype=np.float32)
         self.decode_rngs: list[np.random.Generator] = [np.random.default_rng(0) for _ in range(num_rows)]
         self.judge_failures = 0
+        self.broken: list[str | None] = [None] * num_rows
+        """Per row: why it cannot step (the exception that interrupted it), or ``None``. Set before a row changes,
+        cleared only by :meth:`begin`."""
         self._bound = float(setup.config.obs_bound)
 
     # ------------------------------------------------------------------------------------------------ episodes
@@ -142,29 +151,87 @@ class ReplyBatch:
         n = len(self.setup.samples)
         if sample_index is None:
             return int(rng.integers(n))
-        index = int(sample_index)
+        index = Int()("options['sample_index']", sample_index)
         if not 0 <= index < n:
             raise ValueError(f"sample_index={sample_index} is outside [0, {n}); this env has {n} samples")
         return index
 
-    def begin(self, rows: Sequence[int], indices: Sequence[int], decode_seeds: Sequence[int]) -> None:
+    def broken_rows(self) -> list[int]:
+        """The rows that must be restarted before the batch can step again."""
+        return [r for r, why in enumerate(self.broken) if why is not None]
+
+    def _break(self, rows: Sequence[int], cause: BaseException | str) -> None:
+        why = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
+        for row in rows:
+            self.broken[int(row)] = why
+
+    def begin(
+        self, rows: Sequence[int], indices: Sequence[int], decode_seeds: Sequence[int], *, skip_failed: bool = False
+    ) -> dict[int, BaseException]:
         """Start new replies in ``rows`` to the samples ``indices``, with sampling generators from ``decode_seeds``.
 
-        Restarting every row prefills a fresh batch; restarting some splices them into the running batch.
+        Restarting every row prefills a fresh batch; restarting some splices them into the running batch. Each row's
+        context (its image, its messages) is built before anything changes; a row whose context fails (e.g. an image
+        that fails to load) is left broken and keeps its previous state.
+
+        Args:
+            rows: The rows to restart.
+            indices: Their samples.
+            decode_seeds: Seeds of their sampling generators.
+            skip_failed: Start the rows whose context was built and return the failures (autoreset), instead of
+                leaving every row of ``rows`` broken and raising the first failure (an explicit reset).
+
+        Returns:
+            The rows that failed to start and why (only with ``skip_failed``; otherwise empty).
+
+        Raises:
+            Exception: the first row's failure when not ``skip_failed``.
         """
-        rows = list(rows)
-        for row, index, seed in zip(rows, indices, decode_seeds, strict=True):
+        rows, indices, decode_seeds = list(rows), list(indices), list(decode_seeds)
+        if not len(rows) == len(indices) == len(decode_seeds):
+            raise ValueError(f"got {len(rows)} rows, {len(indices)} indices and {len(decode_seeds)} seeds")
+        contexts: dict[int, Any] = {}
+        errors: dict[int, BaseException] = {}
+        for row, index in zip(rows, indices):
+            try:
+                contexts[row] = contexts_for([self.setup.samples[index]], self.setup.prompt_style)[0]
+            except Exception as exc:  # noqa: BLE001 (any loader error: the row is broken, the message says why)
+                errors[row] = exc
+        if errors and not skip_failed:
+            first = next(iter(errors.values()))
+            self._break(rows, first)
+            raise first
+        for row, exc in errors.items():
+            self._break([row], exc)
+        keep = [i for i, row in enumerate(rows) if row not in errors]
+        if keep:
+            self._start([rows[i] for i in keep], [indices[i] for i in keep], [decode_seeds[i] for i in keep],
+                        [contexts[rows[i]] for i in keep])
+        return errors
+
+    def _start(self, rows: list[int], indices: list[int], decode_seeds: list[int], contexts: list[Any]) -> None:
+        full = sorted(rows) == list(range(self.num_rows))
+        if self.state is None and not full:
+            raise RuntimeError("the batch has no decode state yet; restart every row first (reset() without a mask)")
+        self._break(rows, "a reset was interrupted")
+        try:
+            if full:
+                order = np.argsort(rows)
+                state = self.backbone.prefill([contexts[i] for i in order])
+                embeddings = self._host_embeddings(state.h)
+                self.state, self.embeddings = state, embeddings
+            else:
+                assert self.state is not None
+                self.backbone.replace_rows(self.state, rows, contexts)
+                self.embeddings[rows] = self._host_embeddings(self.state.h[rows])
+        except BaseException as exc:
+            self._break(rows, exc)
+            raise
+        for row, index, seed in zip(rows, indices, decode_seeds):
             self.sample_index[row] = index
             self.replies[row] = []
             self.decode_rngs[row] = np.random.default_rng(int(seed))
-        contexts = contexts_for([self.sample(r) for r in rows], self.setup.prompt_style)
-        if self.state is None or sorted(rows) == list(range(self.num_rows)):
-            order = np.argsort(rows)
-            self.state = self.backbone.prefill([contexts[i] for i in order])
-            self.embeddings = self._host_embeddings(self.state.h)
-        else:
-            self.backbone.replace_rows(self.state, rows, contexts)
-            self.embeddings[rows] = self._host_embeddings(self.state.h[rows])
+            self.broken[row] = None
 
     def _host_embeddings(self, h: torch.Tensor) -> np.ndarray:
         return h.float().clamp(-self._bound, self._bound).cpu().numpy()
@@ -174,11 +241,17 @@ class ReplyBatch:
         return self.backbone.decode(self.replies[row])
 
     # ------------------------------------------------------------------------------------------------ actions
-    def _check_actions(self, actions: np.ndarray) -> np.ndarray:
-        actions = np.asarray(actions).reshape(-1)
+    def check_actions(self, actions: Any) -> np.ndarray:
+        """``actions`` as a (B,) integer array, each in ``[0, num_actions)``.
+
+        Raises:
+            ValueError: for another shape, a non-integer dtype or an action out of range (nothing has changed).
+        """
+        actions = np.asarray(actions)
         if actions.shape != (self.num_rows,) or not np.issubdtype(actions.dtype, np.integer):
             raise ValueError(
-                f"actions {actions!r} must be {self.num_rows} integer(s), one per env, in [0, {self.setup.num_actions})"
+                f"actions {actions!r} (shape {actions.shape}, dtype {actions.dtype}) must be an integer array of "
+                f"shape ({self.num_rows},), one per env, in [0, {self.setup.num_actions})"
             )
         if actions.min() < 0 or actions.max() >= self.setup.num_actions:
             raise ValueError(f"actions {actions.tolist()} must lie in [0, {self.setup.num_actions})")
@@ -189,7 +262,7 @@ class ReplyBatch:
         """The token each row emits for its action (token envs: the action; latent: the world model's token)."""
         assert self.state is not None
         device = self.backbone.device
-        acts = torch.as_tensor(self._check_actions(actions), dtype=torch.long, device=device)
+        acts = torch.as_tensor(self.check_actions(actions), dtype=torch.long, device=device)
         if self.setup.action_kind == "token":
             return acts
         assert self.setup.world_model is not None
@@ -225,48 +298,96 @@ class ReplyBatch:
             return top_p_mask(self.setup.world_model.prior_logits(self.state.h), top_p)
 
     # ------------------------------------------------------------------------------------------------ stepping
-    def step(self, actions: np.ndarray) -> StepResult:
-        """Emit one token per row, advance the backbone once for the whole batch, and judge finished replies.
+    def step(self, actions: Any) -> StepResult:
+        """Emit one token per row, judge the replies it finishes, and advance the backbone once for the whole batch.
+
+        Everything that can fail without changing the batch runs first (invalid actions raise ``ValueError`` and
+        change nothing); an exception after that leaves the rows it concerns broken (see :attr:`broken`): the
+        finished rows for a judge that raises, the failed ones for a ``JudgeError``, every row for a world-model or
+        backbone error. Rows that are not broken are as they were before the step.
 
         Raises:
+            RuntimeError: if a row is broken.
             JudgeError: if the judge fails on a reply and ``judge_failure_reward`` is ``None``.
         """
         assert self.state is not None, "call begin() before step()"
+        broken = self.broken_rows()
+        if broken:
+            raise RuntimeError(f"rows {broken} are broken ({self.broken[broken[0]]}); restart them with begin()")
+        actions = self.check_actions(actions)
         config = self.setup.config
-        tokens = self.tokens_for(actions)
-        h = self.backbone.step(self.state, tokens)
-        tokens_np = tokens.cpu().numpy()
-        self.embeddings = self._host_embeddings(h)
-        terminated = tokens_np == self.backbone.eos_token_id
-        truncated = np.zeros(self.num_rows, dtype=bool)
-        for row in range(self.num_rows):
+        all_rows = range(self.num_rows)
+        # Sampling draws from the rows' generators: put them back if the step does not go through.
+        sampling = self.setup.action_kind == "latent" and config.decoding == "sample"
+        rng_states = [rng.bit_generator.state for rng in self.decode_rngs] if sampling else []
+        try:
+            try:
+                tokens = self.tokens_for(actions)
+                tokens_np = tokens.cpu().numpy()
+            except BaseException as exc:
+                self._break(all_rows, exc)
+                raise
+            terminated = tokens_np == self.backbone.eos_token_id
+            lengths = np.array([len(reply) + 1 for reply in self.replies])
+            truncated = ~terminated & (lengths >= config.max_reply_tokens)
+            done = np.flatnonzero(terminated | truncated).tolist()
+            judged = self._judge(done, tokens_np) if done else {}
+        except BaseException:
+            for rng, state in zip(self.decode_rngs, rng_states):
+                rng.bit_generator.state = state
+            raise
+        # Commit: from here on a failure has changed the shared KV cache, so it breaks every row.
+        self._break(all_rows, "a step was interrupted")
+        try:
+            h = self.backbone.step(self.state, tokens)
+            embeddings = self._host_embeddings(h)
+        except BaseException as exc:
+            self._break(all_rows, exc)
+            raise
+        self.embeddings = embeddings
+        for row in all_rows:
             self.replies[row].append(int(tokens_np[row]))
-            truncated[row] = not terminated[row] and len(self.replies[row]) >= config.max_reply_tokens
+            self.broken[row] = None
         rewards = np.full(self.num_rows, 0.0 - config.step_penalty, dtype=np.float64)
         rewards[truncated] -= config.truncation_penalty
         judge_failed = np.zeros(self.num_rows, dtype=bool)
-        done = np.flatnonzero(terminated | truncated)
-        judged: dict[int, JudgeResult] = {}
-        if done.size:
-            results = self.setup.reward.score([self.sample(r) for r in done], [self.reply_text(r) for r in done])
-            for row, result in zip(done.tolist(), results, strict=True):
-                judged[row] = result
-                if result.failed:
-                    judge_failed[row] = True
-                    rewards[row] += self._failure_reward(row, result)
-                else:
-                    rewards[row] += result.ratio
+        for row, result in judged.items():
+            if result.failed:
+                judge_failed[row] = True
+                rewards[row] += float(config.judge_failure_reward)  # type: ignore[arg-type]  (None raised in _judge)
+            else:
+                rewards[row] += result.ratio
         return StepResult(tokens_np, self.embeddings, rewards, terminated, truncated, judged, judge_failed)
 
-    def _failure_reward(self, row: int, result: JudgeResult) -> float:
-        self.judge_failures += 1
+    def _judge(self, rows: list[int], tokens: np.ndarray) -> dict[int, JudgeResult]:
+        """The judge's verdicts on the replies ``rows`` finish with ``tokens`` (checked: see ``check_results``).
+
+        Raises:
+            JudgeError: if a verdict failed and ``judge_failure_reward`` is ``None`` (the failed rows are broken).
+            Exception: whatever the judge raised (every row of ``rows`` is broken).
+        """
+        samples = [self.sample(r) for r in rows]
+        texts = [self.backbone.decode(self.replies[r] + [int(tokens[r])]) for r in rows]
+        try:
+            results = check_results(self.setup.reward.score(samples, texts), len(rows))
+        except BaseException as exc:
+            self._break(rows, exc)
+            raise
+        judged = dict(zip(rows, results))
+        failed = [r for r in rows if judged[r].failed]
+        if not failed:
+            return judged
+        self.judge_failures += len(failed)
         fallback = self.setup.config.judge_failure_reward
-        sample = self.sample(row)
         if fallback is None:
-            raise JudgeError(
-                f"the judge failed on sample {sample.id!r} ({result.error}); fix the judge, or pass "
-                "judge_failure_reward=<float> to give such replies a fixed reward, flagged in info['judge_failed']"
+            what = "; ".join(f"sample {self.sample(r).id!r}: {judged[r].error}" for r in failed)
+            error = JudgeError(
+                f"the judge failed ({what}); fix the judge, or pass judge_failure_reward=<float> to give such replies "
+                "a fixed reward, flagged in info['judge_failed']. Call reset() before stepping on"
             )
-        logger.warning("judge failed on sample %s (%s); reward %s (failure %d)", sample.id, result.error, fallback,
-                       self.judge_failures)
-        return float(fallback)
+            self._break(failed, error)
+            raise error
+        for r in failed:
+            logger.warning("judge failed on sample %s (%s); reward %s (failure %d)", self.sample(r).id,
+                           judged[r].error, fallback, self.judge_failures)
+        return judged

@@ -17,12 +17,14 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
 from lam_envs.envs import render as rendering
-from lam_envs.envs.config import ConversationConfig, check_action_kind, check_task
-from lam_envs.envs.conversation import SEED_HIGH
+from lam_envs.envs.config import ConversationConfig, Int, check_action_kind, check_task
+from lam_envs.envs.conversation import SEED_HIGH, check_options
 from lam_envs.envs.core import ReplyBatch, Setup
 from lam_envs.envs.spaces import observation_space, reset_info, row_observation, step_info
 
 logger = logging.getLogger(__name__)
+
+RESET_OPTIONS = ("sample_index", "reset_mask")
 
 
 class ConversationVectorEnv(VectorEnv):
@@ -35,6 +37,14 @@ class ConversationVectorEnv(VectorEnv):
     Autoreset is *same-step* (``metadata["autoreset_mode"] == AutoresetMode.SAME_STEP``): when row i finishes, the
     returned observation is already the next episode's first one; the last observation and info of the finished
     episode are in ``infos["final_obs"][i]`` and ``infos["final_info"]`` (masked by ``infos["_final_obs"]``).
+    ``reset(options={"reset_mask": mask})`` restarts only the rows where ``mask`` (a (N,) bool array) is set.
+
+    Faults stay in their row. If row i's next episode cannot start (e.g. its image fails to load), the step still
+    returns every row's results: row i's observation is its final one and ``infos["reset_error"][i]`` says why. Row
+    i is then *broken*, as is a row a ``JudgeError`` or another exception inside ``step`` interrupted: nothing of it
+    changed half-way, and ``step`` raises ``RuntimeError`` naming the broken rows until they are reset
+    (``reset()``, or ``reset(options={"reset_mask": mask})`` for those rows only; the others continue their
+    episodes). An exception in the shared backbone step breaks every row.
 
     Args:
         num_envs: N, the number of rows.
@@ -54,8 +64,7 @@ class ConversationVectorEnv(VectorEnv):
         render_mode: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if num_envs <= 0:
-            raise ValueError(f"num_envs={num_envs} must be positive")
+        num_envs = Int(low=1)("num_envs", num_envs)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r}; expected None or one of {self.metadata['render_modes']}")
         self.task = check_task(task)
@@ -73,7 +82,7 @@ class ConversationVectorEnv(VectorEnv):
         self._started = False
 
     # ------------------------------------------------------------------------------------------------ helpers
-    def _seed_rows(self, seed: int | Sequence[int | None] | None) -> None:
+    def _seed_rows(self, seed: int | Sequence[int | None] | None, rows: list[int]) -> None:
         if seed is None:
             seeds: list[int | None] = [None] * self.num_envs
         elif isinstance(seed, (int, np.integer)):
@@ -82,16 +91,33 @@ class ConversationVectorEnv(VectorEnv):
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs; pass one seed per env or an int")
-        self.row_rngs = [seeding.np_random(s)[0] for s in seeds]
+        for row in rows:
+            self.row_rngs[row] = seeding.np_random(seeds[row])[0]
         self._np_random = self.row_rngs[0]
 
-    def _restart(self, rows: Sequence[int], pinned: Sequence[int | None]) -> None:
+    def _restart(
+        self, rows: Sequence[int], pinned: Sequence[int | None], *, skip_failed: bool = False
+    ) -> dict[int, BaseException]:
         indices, decode_seeds = [], []
         for row, pin in zip(rows, pinned, strict=True):
             rng = self.row_rngs[row]
             indices.append(self.batch.draw_index(rng, pin))
             decode_seeds.append(int(rng.integers(SEED_HIGH)))
-        self.batch.begin(rows, indices, decode_seeds)
+        return self.batch.begin(rows, indices, decode_seeds, skip_failed=skip_failed)
+
+    def _reset_rows(self, mask: Any) -> list[int]:
+        if mask is None:
+            return list(range(self.num_envs))
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
+            raise ValueError(
+                f"options['reset_mask']={mask!r} must be a bool NumPy array of shape ({self.num_envs},), True for the "
+                "rows to reset"
+            )
+        if not mask.any():
+            raise ValueError("options['reset_mask'] selects no row; set it True for at least one row")
+        if not self._started:
+            raise RuntimeError("reset() every row once (without reset_mask) before resetting some of them")
+        return np.flatnonzero(mask).tolist()
 
     def _observations(self) -> Any:
         if self.config.observation == "embedding":
@@ -110,24 +136,32 @@ class ConversationVectorEnv(VectorEnv):
         Args:
             seed: An int (row i gets ``seed + i``), one seed per row, or ``None``.
             options: ``{"sample_index": i}`` pins every row to sample i (e.g. a GRPO group); a sequence pins each
-                row to its own.
+                row to its own. ``{"reset_mask": mask}`` resets only the rows where the (N,) bool array is True
+                (the others keep their episodes; infos cover the reset rows).
 
         Returns:
             The batched first observations and infos.
+
+        Raises:
+            ValueError: for an unknown option, a bad mask or a sample index out of range.
+            Exception: whatever building a row's first context raised (e.g. ``ImageLoadError``); the rows being
+                reset are then broken until a reset succeeds.
         """
-        if seed is not None or not self._started:
-            self._seed_rows(seed)
-        pinned = (options or {}).get("sample_index")
-        if pinned is None or isinstance(pinned, (int, np.integer)):
-            pins: list[int | None] = [None if pinned is None else int(pinned)] * self.num_envs
+        options = check_options(options, RESET_OPTIONS)
+        rows = self._reset_rows(options.get("reset_mask"))
+        pinned = options.get("sample_index")
+        if not isinstance(pinned, (list, tuple, np.ndarray)):
+            pins: list[Any] = [pinned] * self.num_envs  # None (draw) or one index for every row, checked when drawn
         else:
-            pins = [int(p) for p in pinned]
+            pins = list(pinned)
             if len(pins) != self.num_envs:
                 raise ValueError(f"options['sample_index'] has {len(pins)} entries for {self.num_envs} envs")
-        self._restart(range(self.num_envs), pins)
+        if seed is not None or not self._started:
+            self._seed_rows(seed, rows)
+        self._restart(rows, [pins[r] for r in rows])
         self._started = True
         infos: dict[str, Any] = {}
-        for row in range(self.num_envs):
+        for row in rows:
             infos = self._add_info(infos, reset_info(self.batch, row), row)
         return self._observations(), infos
 
@@ -135,11 +169,19 @@ class ConversationVectorEnv(VectorEnv):
         """Emit one token per row; finished rows are judged and restarted in the same step.
 
         Raises:
-            RuntimeError: if called before ``reset``.
+            RuntimeError: if called before ``reset`` or while a row is broken (the message names the rows).
+            ValueError: for actions of the wrong shape, dtype or range (nothing changes).
         """
         if not self._started:
             raise RuntimeError("call reset() before step()")
-        result = self.batch.step(np.asarray(actions))
+        broken = self.batch.broken_rows()
+        if broken:
+            causes = "; ".join(f"row {r}: {self.batch.broken[r]}" for r in broken)
+            raise RuntimeError(
+                f"rows {broken} stopped at an exception and refuse to step on a half-finished episode ({causes}); "
+                f"call reset(), or reset(options={{'reset_mask': mask}}) with mask True for rows {broken} only"
+            )
+        result = self.batch.step(actions)
         done = np.flatnonzero(result.terminated | result.truncated).tolist()
         infos: dict[str, Any] = {}
         finals: dict[int, tuple[Any, dict[str, Any]]] = {}
@@ -150,11 +192,16 @@ class ConversationVectorEnv(VectorEnv):
             else:
                 infos = self._add_info(infos, info, row)
         if done:
-            self._restart(done, [None] * len(done))
+            failed = self._restart(done, [None] * len(done), skip_failed=True)
             for row in done:
                 final_obs, final_info = finals[row]
                 infos = self._add_info(infos, {"final_obs": final_obs, "final_info": final_info}, row)
-                infos = self._add_info(infos, reset_info(self.batch, row), row)
+                if row in failed:
+                    # The episode ended but the next cannot start: report it here, refuse the row's next step.
+                    logger.warning("row %d could not start its next episode (%s); reset it", row, failed[row])
+                    infos = self._add_info(infos, {"reset_error": self.batch.broken[row]}, row)
+                else:
+                    infos = self._add_info(infos, reset_info(self.batch, row), row)
         return (
             self._observations(),
             result.rewards.copy(),

@@ -3,11 +3,13 @@
 Every judge (rule-based or LLM) reports, per pair, the candidate's and the reference's score on each of the task's
 dimensions, and the paper's ratio: sum of candidate scores / sum of reference scores (1.0 = as good as the
 reference). A judge that fails on a pair says so in :attr:`JudgeResult.error`; it never invents a score.
+:func:`check_results` holds any judge (built-in or custom) to that contract: a result that breaks it is a failure.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence, runtime_checkable
 
@@ -94,3 +96,40 @@ class Reward(Protocol):
     def score(self, samples: Sequence[Sample], replies: Sequence[str]) -> list[JudgeResult]:
         """Judge ``replies[i]`` as the answer to ``samples[i]``; one result per pair, in order."""
         ...
+
+
+def check_results(results: object, count: int) -> list[JudgeResult]:
+    """A judge's output for ``count`` replies, with every result that breaks the protocol turned into a failure.
+
+    The contract: a list of exactly ``count`` :class:`JudgeResult` objects; a result that did not fail has finite
+    candidate and reference scores and a positive sum of reference scores (the ratio's denominator).
+
+    Args:
+        results: What ``Reward.score`` returned.
+        count: How many replies it was given.
+
+    Returns:
+        ``count`` results, in order; a wrong-length or non-list answer fails every reply.
+    """
+    if not isinstance(results, (list, tuple)) or len(results) != count:
+        size = f"{len(results)} results" if isinstance(results, (list, tuple)) else f"a {type(results).__name__}"
+        error = f"the judge returned {size} for {count} replies; Reward.score must return one JudgeResult per reply"
+        return [JudgeResult.failure(error) for _ in range(count)]
+    return [_check_result(r) for r in results]
+
+
+def _check_result(result: object) -> JudgeResult:
+    if not isinstance(result, JudgeResult):
+        return JudgeResult.failure(f"the judge returned {type(result).__name__} {result!r:.60}, not a JudgeResult")
+    if result.failed:
+        return result
+    for side, scores in (("candidate", result.candidate), ("reference", result.reference)):
+        for name, value in scores.items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                return JudgeResult.failure(f"the judge's {side} score {name}={value!r} is not a finite number")
+    if not sum(result.reference.values()) > 0:
+        return JudgeResult.failure(
+            f"the judge's reference scores {result.reference} sum to {sum(result.reference.values())}; the ratio "
+            "needs a positive reference sum"
+        )
+    return result
