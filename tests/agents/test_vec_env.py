@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from sb3_contrib import MaskablePPO
 from sb3_contrib.common.maskable.utils import get_action_masks, is_masking_supported
 from stable_baselines3 import PPO
@@ -38,3 +39,13 @@ def test_maskable_ppo_and_ppo_run(tiny_env_kwargs: dict[str, Any]) -> None:
     MaskablePPO("MlpPolicy", venv, n_steps=8, batch_size=8, n_epochs=1, seed=0, device="cpu").learn(16)
     latent = ConversationVecEnv.make("lam/MMRole-Latent-v0", num_envs=2, **tiny_env_kwargs)
     PPO("MlpPolicy", latent, n_steps=8, batch_size=8, n_epochs=1, seed=0, device="cpu").learn(16)
+
+
+def test_actions_of_the_wrong_shape_are_refused_where_they_are_passed(tiny_env_kwargs: dict[str, Any]) -> None:
+    venv = ConversationVecEnv.make("lam/MMRole-Token-v0", num_envs=2, **tiny_env_kwargs)
+    venv.reset()
+    for bad in (np.zeros((2, 1), dtype=np.int64), np.zeros(3, dtype=np.int64), np.zeros(2), np.int64(1)):
+        with pytest.raises(ValueError, match=r"shape \(2,\), one Discrete"):
+            venv.step_async(bad)
+    obs, *_ = venv.step(np.array([1, 2]))
+    assert obs.shape[0] == 2
