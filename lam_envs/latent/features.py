@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +24,8 @@ from lam_envs.backbone.adapter import Backbone
 from lam_envs.backbone.inputs import Context
 from lam_envs.data.prompts import PromptStyle, sample_messages
 from lam_envs.data.types import ImageSource, Sample
+from lam_envs.files import load_tensor_archive
+from lam_envs.latent.config import LatentConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +104,79 @@ class Features:
             return Features(self.states[s], self.targets[s], self.mask[s], text)
 
         return part(head), part(tail)
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        """The fields as a dict of tensors (``text_states`` left out when there is none), for :func:`save_features`."""
+        out = {"states": self.states, "targets": self.targets, "mask": self.mask}
+        if self.text_states is not None:
+            out["text_states"] = self.text_states
+        return out
+
+
+FEATURES_FORMAT = 1
+"""Version of the layout :func:`save_features` writes."""
+_FEATURE_FIELDS = {"states", "targets", "mask", "text_states"}
+
+
+def save_features(path: str | Path, paired: Features, text: Features | None, n_task: int) -> None:
+    """Write a run's features as tensors and plain containers only (readable with ``weights_only=True``).
+
+    Args:
+        path: The file (``features.pt`` of a run directory).
+        paired: Paired features; the first ``n_task`` rows are the task examples.
+        text: Text-only features, or ``None``.
+        n_task: Number of task rows at the head of ``paired``.
+    """
+    archive = {
+        "format": FEATURES_FORMAT,
+        "paired": paired.to_tensors(),
+        "text": None if text is None else text.to_tensors(),
+        "n_task": int(n_task),
+    }
+    torch.save(archive, path)
+
+
+def load_features(path: str | Path) -> tuple[Features, Features | None, int]:
+    """Read what :func:`save_features` wrote, without running any code from the file.
+
+    Returns:
+        ``(paired, text, n_task)``.
+
+    Raises:
+        LatentConfigError: if the file is unreadable, crafted (any object beyond tensors and plain containers), from
+            another version, or its tensors are inconsistent; the message names the file and the fix.
+    """
+    path = Path(path)
+    fix = f"delete {path} to recompute the features (or run `lam pretrain` without --resume)"
+    archive = load_tensor_archive(path, LatentConfigError, fix)
+    if not isinstance(archive, dict) or archive.get("format") != FEATURES_FORMAT:
+        found = archive.get("format") if isinstance(archive, dict) else type(archive).__name__
+        raise LatentConfigError(f"{path} is not a features file of format {FEATURES_FORMAT} (found {found!r}); {fix}")
+
+    def features(key: str, fields: Any) -> Features:
+        if not (
+            isinstance(fields, dict)
+            and {"states", "targets", "mask"} <= set(fields) <= _FEATURE_FIELDS
+            and all(isinstance(v, torch.Tensor) for v in fields.values())
+        ):
+            raise LatentConfigError(f"{path}: {key!r} must map states, targets, mask (, text_states) to tensors; {fix}")
+        dtypes = {k: v.dtype for k, v in fields.items()}
+        if (dtypes["targets"] != torch.long or dtypes["mask"] != torch.bool
+                or not all(dtypes[k].is_floating_point for k in ("states", "text_states") if k in dtypes)):
+            raise LatentConfigError(
+                f"{path}: {key!r} has dtypes {dtypes}; expected floating states, long targets and a bool mask; {fix}"
+            )
+        try:
+            return Features(**fields)
+        except ValueError as exc:
+            raise LatentConfigError(f"{path}: {key!r}: {exc}; {fix}") from None
+
+    paired = features("paired", archive.get("paired"))
+    text = None if archive.get("text") is None else features("text", archive["text"])
+    n_task = archive.get("n_task")
+    if not isinstance(n_task, int) or isinstance(n_task, bool) or not 0 <= n_task <= len(paired):
+        raise LatentConfigError(f"{path}: n_task={n_task!r} must be an int in [0, {len(paired)}]; {fix}")
+    return paired, text, n_task
 
 
 def _pad_cat(chunks: Sequence[torch.Tensor], length: int, fill: float | int | bool) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """A resumable training loop shared by the stages: AdamW, warm-up + cosine schedule, CSV log, periodic checkpoints.
 
 A killed run resumes from ``<stage dir>/partial.pt`` (model, optimizer, batch-sampling generator, step and log), so
-the resumed run continues exactly as the uninterrupted one would have.
+the resumed run continues exactly as the uninterrupted one would have. The file holds tensors and plain containers
+only and is read with ``weights_only=True``: a crafted one is refused, never run.
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from lam_envs.files import load_tensor_archive
+from lam_envs.latent.config import LatentConfigError
+
 logger = logging.getLogger(__name__)
 
 PARTIAL_NAME = "partial.pt"
 LOG_NAME = "log.csv"
+_PARTIAL_KEYS = {"model", "optimizer", "generator", "step", "log"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,38 @@ def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
         writer.writerows(rows)
 
 
+def _resume(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator, config: LoopConfig
+) -> tuple[int, list[dict[str, float]]]:
+    """Restore model, optimizer and generator from a partial checkpoint; return its step and log rows.
+
+    The file holds only tensors and plain containers and is read with ``weights_only=True``, so a crafted one is
+    refused instead of run. Anything that does not fit this run (another model shape, optimizer or step count) is a
+    :class:`LatentConfigError` naming the file and the fix: the run stops rather than go on half-restored.
+    """
+    fix = f"delete {path} to restart this stage from its beginning (or run `lam pretrain` without --resume)"
+    saved = load_tensor_archive(path, LatentConfigError, fix)
+    if not isinstance(saved, dict) or set(saved) != _PARTIAL_KEYS:
+        found = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
+        raise LatentConfigError(
+            f"{path} is not a partial checkpoint: expected keys {sorted(_PARTIAL_KEYS)}, found {found}; {fix}"
+        )
+    step, log, state = saved["step"], saved["log"], saved["generator"]
+    if not isinstance(step, int) or isinstance(step, bool) or not 0 < step < config.steps:
+        raise LatentConfigError(f"{path}: step={step!r} is not a step inside this run's {config.steps}; {fix}")
+    if not (isinstance(log, list) and all(isinstance(r, dict) for r in log)):
+        raise LatentConfigError(f"{path}: the log must be a list of rows; {fix}")
+    if not (isinstance(state, torch.Tensor) and state.dtype == torch.uint8):
+        raise LatentConfigError(f"{path}: the generator state must be a uint8 tensor; {fix}")
+    try:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        generator.set_state(state)
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise LatentConfigError(f"{path} does not fit this run ({type(exc).__name__}: {exc}); {fix}") from None
+    return step, list(log)
+
+
 def train_loop(
     model: nn.Module,
     loss_fn: LossFn,
@@ -108,12 +145,8 @@ def train_loop(
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(config.seed)
     start, rows = 0, []
     partial = run_dir / PARTIAL_NAME if run_dir is not None else None
-    if partial is not None and partial.is_file():
-        saved = torch.load(partial, map_location="cpu", weights_only=False)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        generator.set_state(saved["generator"])
-        start, rows = int(saved["step"]), list(saved["log"])
+    if partial is not None and partial.exists():
+        start, rows = _resume(partial, model, optimizer, generator, config)
         logger.info("%s: resuming from step %d (%s)", name, start, partial)
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 Layout of a run directory::
 
-    features.pt            frozen backbone states (computed once; reused on --resume)
+    features.pt            frozen backbone states as plain tensors (computed once; reused on --resume)
     projector/ joint/ prior/ sft/
                            each: config.json + model.safetensors once the stage finished, log.csv, and
                            partial.pt while it runs (a killed run resumes from it)
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from lam_envs.backbone.adapter import Backbone
 from lam_envs.backbone.default import text_messages
@@ -30,7 +29,14 @@ from lam_envs.data.synthetic import synthetic_samples
 from lam_envs.data.synthetic.corpora import PairedCorpus, TextCorpus
 from lam_envs.data.types import TASKS, Split
 from lam_envs.latent.config import WEIGHTS_NAME
-from lam_envs.latent.features import Example, Features, draw_indices, extract_features, sample_example
+from lam_envs.latent.features import (
+    Example,
+    draw_indices,
+    extract_features,
+    load_features,
+    sample_example,
+    save_features,
+)
 from lam_envs.latent.loop import PARTIAL_NAME
 from lam_envs.latent.model import LatentActionModel, latent_config_for, new_latent_model
 from lam_envs.latent.stages import (
@@ -50,6 +56,8 @@ STAGES: tuple[str, ...] = ("projector", "joint", "prior", "sft")
 """Every stage, in the order they run."""
 DEFAULT_STAGES: tuple[str, ...] = ("projector", "joint", "prior")
 """What ``--stages all`` runs (task SFT is optional: name it to add it)."""
+FEATURES_NAME = "features.pt"
+"""The run directory's backbone features (tensors only, see :func:`~lam_envs.latent.features.save_features`)."""
 
 
 @dataclass(frozen=True)
@@ -123,20 +131,19 @@ def pretrain_examples(config: PretrainDataConfig) -> tuple[list[Example], list[E
 
 
 def _features(backbone: Backbone, config: PretrainConfig, out: Path, resume: bool, progress: bool) -> dict:
-    path = out / "features.pt"
-    if resume and path.is_file():
+    path = out / FEATURES_NAME
+    if resume and path.exists():
         logger.info("reusing backbone features from %s", path)
-        return torch.load(path, weights_only=False)
-    paired_ex, text_ex, task_ex = pretrain_examples(config.data)
-    kw = {"max_answer_tokens": config.data.max_answer_tokens, "progress": progress}
-    feats = {
-        "paired": extract_features(backbone, paired_ex, with_text_twin=True, desc="paired features", **kw),
-        "text": extract_features(backbone, text_ex, desc="text features", **kw) if text_ex else None,
-    }
+        paired, text, n_task = load_features(path)
+    else:
+        paired_ex, text_ex, task_ex = pretrain_examples(config.data)
+        kw = {"max_answer_tokens": config.data.max_answer_tokens, "progress": progress}
+        paired = extract_features(backbone, paired_ex, with_text_twin=True, desc="paired features", **kw)
+        text = extract_features(backbone, text_ex, desc="text features", **kw) if text_ex else None
+        n_task = len(task_ex)
+        save_features(path, paired, text, n_task)
     # The task examples are the first rows of the paired set (see pretrain_examples).
-    feats["task"] = feats["paired"].split(len(task_ex))[0] if task_ex else None
-    torch.save(feats, path)
-    return feats
+    return {"paired": paired, "text": text, "task": paired.split(n_task)[0] if n_task else None}
 
 
 def run_pretrain(

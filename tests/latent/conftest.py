@@ -1,11 +1,15 @@
-"""A tiny random Qwen2.5-VL backbone and a few contexts, built once per test session."""
+"""A tiny random Qwen2.5-VL backbone and a few contexts, built once per test session; crafted pickles."""
 
 from __future__ import annotations
 
+import builtins
+import pickle
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from lam_envs.backbone import Backbone, BackboneConfig, Context
@@ -46,3 +50,35 @@ def contexts(backbone: Backbone) -> list[Context]:
         Context(None, [("user", "hello there")]),
         Context(noise_image(1, size), [("user", "Describe the picture.")]),
     ]
+
+
+class _Payload:
+    """Unpickling this runs ``exec`` on its source: what a crafted checkpoint does to an unguarded ``torch.load``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.source = f"open({str(marker)!r}, 'w').write('code from a file ran')"
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (builtins.exec, (self.source,))
+
+
+def write_crafted_pickle(path: Path, marker: Path, kind: str) -> None:
+    """Write a file at ``path`` whose unpickling creates ``marker``: a ``torch.save`` zip or a bare pickle stream."""
+    payload = {"paired": _Payload(marker), "step": 1}
+    if kind == "torch":
+        torch.save(payload, path)
+    else:
+        path.write_bytes(pickle.dumps(payload, protocol=2))
+
+
+@pytest.fixture
+def crafted_pickle(tmp_path: Path) -> Callable[[Path, str], Path]:
+    """``crafted_pickle(path, kind)`` writes a crafted pickle (see :func:`write_crafted_pickle`) and returns the marker
+    file that appears if anything unpickles it."""
+    marker = tmp_path / "CODE_RAN"
+
+    def write(path: Path, kind: str) -> Path:
+        write_crafted_pickle(path, marker, kind)
+        return marker
+
+    return write
