@@ -7,12 +7,16 @@ guessed from a path (a weakness of the reference implementation that lam-gym doe
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from lam_envs.files import read_json_object
+
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+"""JSON value types each annotated field type accepts (annotations are strings under ``from __future__``)."""
 
 
 class LatentConfigError(ValueError):
@@ -90,14 +94,21 @@ class LatentConfig:
         Raises:
             LatentConfigError: on unknown or missing keys, or invalid values.
         """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        if not isinstance(data, dict):
+            raise LatentConfigError(f"a latent config is an object of settings, not a {type(data).__name__}")
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
         if unknown:
             raise LatentConfigError(f"unknown latent config keys {unknown}; known keys: {sorted(known)}")
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise LatentConfigError(f"incomplete latent config {data}: {exc}") from None
+        missing = sorted(f.name for f in fields(cls) if f.name not in data and f.default is MISSING)
+        if missing:
+            raise LatentConfigError(f"latent config lacks the required keys {missing}")
+        for name, value in data.items():
+            allowed = _JSON_TYPES[known[name]]
+            # bool is an int in Python, but `"num_codes": true` is a broken file, not K=1.
+            if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+                raise LatentConfigError(f"{name}={value!r} must be a JSON {known[name]}, not {type(value).__name__}")
+        return cls(**data)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json`` into ``directory`` (created if needed) and return its path."""
@@ -112,16 +123,15 @@ class LatentConfig:
         """Read ``config.json`` from a checkpoint directory.
 
         Raises:
-            LatentConfigError: if the file is missing or unreadable.
+            LatentConfigError: if the file is missing, unreadable, not a JSON object, or not a valid config.
         """
-        path = Path(directory) / CONFIG_NAME
-        if not path.is_file():
-            raise LatentConfigError(
-                f"{path} does not exist; point at a directory written by LatentActionModel.save_pretrained "
-                "(or build one with `lam pretrain`)"
-            )
+        directory = Path(directory)
+        fix = "point at a directory written by LatentActionModel.save_pretrained (or build one with `lam pretrain`)"
+        if not directory.is_dir():
+            raise LatentConfigError(f"latent checkpoint {directory} does not exist or is not a directory; {fix}")
+        path = directory / CONFIG_NAME
+        data = read_json_object(path, LatentConfigError, fix)
         try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise LatentConfigError(f"{path} is not valid JSON ({exc})") from None
-        return cls.from_dict(data)
+            return cls.from_dict(data)
+        except LatentConfigError as exc:
+            raise LatentConfigError(f"{path}: {exc}; {fix}") from None

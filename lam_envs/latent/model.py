@@ -22,7 +22,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from lam_envs.latent.codebook import Codebook
-from lam_envs.latent.config import WEIGHTS_NAME, LatentConfig, LatentConfigError
+from lam_envs.files import FLOAT_DTYPES, safetensors_header
+from lam_envs.latent.config import CONFIG_NAME, WEIGHTS_NAME, LatentConfig, LatentConfigError
 from lam_envs.latent.inverse import InverseDynamics
 from lam_envs.latent.prior import PolicyPrior
 from lam_envs.latent.projector import CrossModalProjector
@@ -140,24 +141,52 @@ class LatentActionModel(nn.Module):
             device: Where to put the weights.
 
         Raises:
-            LatentConfigError: if the directory, config or weights are missing or do not match.
+            LatentConfigError: if the directory, config or weights are missing or unreadable (truncated, not
+                safetensors, a directory), the config is invalid, or the weights' names, shapes or dtypes disagree
+                with the config.
         """
         config = LatentConfig.load(path)
         weights = Path(path) / WEIGHTS_NAME
-        if not weights.is_file():
-            raise LatentConfigError(f"{weights} does not exist; the checkpoint at {path} is incomplete")
+        fix = "re-save the model with LatentActionModel.save_pretrained or rebuild it with `lam pretrain`"
+        header = safetensors_header(weights, LatentConfigError, fix)
         model = cls(config)
+        _check_tensors(weights, header, model.state_dict(), config, fix)
         state = {k: v.float() for k, v in load_file(str(weights)).items()}
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise LatentConfigError(
-                f"{weights} does not match its config: missing {sorted(missing)[:5]}, unexpected "
-                f"{sorted(unexpected)[:5]}; was it written by a different lam-gym version?"
-            )
+        model.load_state_dict(state)
         model.to(device)
         model.eval()
         logger.info("loaded latent model from %s: K=%d, d=%d", path, config.num_codes, config.hidden_size)
         return model
+
+
+def _check_tensors(
+    weights: Path,
+    header: dict[str, tuple[str, tuple[int, ...]]],
+    expected: dict[str, torch.Tensor],
+    config: LatentConfig,
+    fix: str,
+) -> None:
+    """Raise unless the file's tensors are exactly the model's: same names, shapes, and floating dtypes."""
+    missing = sorted(set(expected) - set(header))
+    unexpected = sorted(set(header) - set(expected))
+    shapes = [
+        f"{k} {list(header[k][1])} (config says {list(expected[k].shape)})"
+        for k in sorted(set(header) & set(expected))
+        if header[k][1] != tuple(expected[k].shape)
+    ]
+    dtypes = [f"{k} {header[k][0]}" for k in sorted(header) if header[k][0] not in FLOAT_DTYPES]
+    found = {"missing": missing, "unexpected": unexpected, "wrong shape": shapes, "not floating point": dtypes}
+    problems = [
+        f"{label} {items[:5]}" + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+        for label, items in found.items()
+        if items
+    ]
+    if problems:
+        raise LatentConfigError(
+            f"{weights} does not match its {CONFIG_NAME} (K={config.num_codes}, d={config.hidden_size}, "
+            f"V={config.vocab_size}): {'; '.join(problems)}. The config and weights must come from one "
+            f"save_pretrained call (or another lam-gym version wrote them); {fix}"
+        )
 
 
 def latent_config_for(backbone: Backbone, num_codes: int = 128, **overrides: object) -> LatentConfig:
