@@ -101,11 +101,19 @@ class ChatAgent:
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> ChatAgent:
-        """Load the agent a ``lam train`` run saved."""
+        """Load the agent a ``lam train`` run saved.
+
+        Raises:
+            ValueError: if a recorded env keyword cannot be rebuilt (see
+                :func:`lam_agents.env_kwargs.env_kwargs_from_record`).
+        """
+        from lam_agents.env_kwargs import env_kwargs_from_record
         from lam_agents.train import load_agent
 
         model, run = load_agent(run_dir)
-        return cls(model, run["config"]["env_id"], run["config"]["env_kwargs"])
+        # Chatting never calls the run's LLM judge, so a judge whose key was not recorded needs none here.
+        env_kwargs = env_kwargs_from_record(run["config"]["env_kwargs"], require_judge_key=False)
+        return cls(model, run["config"]["env_id"], env_kwargs)
 
     def sample_for(self, image: Image.Image | str | Path, dialogue: str | Sequence[Any],
                    persona: Persona | str | dict[str, str]) -> Sample:

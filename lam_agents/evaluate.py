@@ -124,8 +124,27 @@ def score_split(model: Any, env_id: str, env_kwargs: dict[str, Any], split: str,
 
 
 def evaluate_run(run_dir: str, env_id: str | None = None, splits: Sequence[str] = ("test_id", "test_ood"), n: int = 50,
-                 samples_per_prompt: int = 3, seed: int = 0, deterministic: bool = False) -> list[SplitScores]:
-    """Load a run written by ``lam train`` and score it on ``splits`` (env id and keywords from its ``run.json``)."""
+                 samples_per_prompt: int = 3, seed: int = 0, deterministic: bool = False,
+                 judge_api_key_env: str | None = None,
+                 env_overrides: dict[str, Any] | None = None) -> list[SplitScores]:
+    """Load a run written by ``lam train`` and score it on ``splits`` (env id and keywords from its ``run.json``).
+
+    Args:
+        run_dir: The run directory (or a checkpoint ``.zip`` in it).
+        env_id: Evaluate on this env instead of the one trained on.
+        splits: The splits to score.
+        n: Prompts per split.
+        samples_per_prompt: Sampling rounds.
+        seed: Seed of the first round (round r uses ``seed + r``).
+        deterministic: Greedy actions instead of sampled ones.
+        judge_api_key_env: The environment variable holding the LLM judge's key, overriding the recorded one (needed
+            when the run's judge was given a literal key, which runs do not store).
+        env_overrides: Env keywords that replace the recorded ones, e.g. an object ``run.json`` could not hold.
+
+    Raises:
+        ValueError: if a recorded keyword cannot be rebuilt (the message names it and the fix).
+    """
+    from lam_agents.env_kwargs import env_kwargs_from_record
     from lam_agents.train import load_agent
 
     model, run = load_agent(run_dir)
@@ -134,7 +153,10 @@ def evaluate_run(run_dir: str, env_id: str | None = None, splits: Sequence[str] 
     if env_id != config["env_id"]:
         logger.warning("evaluating a model trained on %s on %s", config["env_id"], env_id)
     algo_spec(config["algo"])
-    return [score_split(model, env_id, config["env_kwargs"], s, n, samples_per_prompt, seed, deterministic=deterministic)
+    overrides = env_overrides or {}
+    recorded = {k: v for k, v in config["env_kwargs"].items() if k not in overrides}
+    env_kwargs = {**env_kwargs_from_record(recorded, judge_api_key_env=judge_api_key_env), **overrides}
+    return [score_split(model, env_id, env_kwargs, s, n, samples_per_prompt, seed, deterministic=deterministic)
             for s in splits]
 
 

@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampled ones")
     p.add_argument("--json", type=Path, default=None, help="also write the scores to this JSON file")
+    p.add_argument("--judge-api-key-env", default=None, metavar="NAME",
+                   help="environment variable holding the LLM judge's key (default: the one the run recorded)")
     p.set_defaults(func=run)
 
 
@@ -25,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from lam_agents.evaluate import evaluate_run, format_scores
 
     rows = evaluate_run(args.model, args.env, args.split, args.n, args.samples_per_prompt, args.seed,
-                        args.deterministic)
+                        args.deterministic, judge_api_key_env=args.judge_api_key_env)
     print(format_scores(rows))
     if args.json is not None:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1))
