@@ -8,7 +8,6 @@ a :class:`VLMFamily` for the family-specific parts. Each family builds its pixel
 from __future__ import annotations
 
 import abc
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,9 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+
+from lam_envs.backbone.config import BackboneConfigError
+from lam_envs.files import read_json_object
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +29,24 @@ OPENAI_CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.2757771
 
 
 def read_preprocessor_config(path: Path) -> dict[str, Any]:
-    """Return ``preprocessor_config.json`` of a checkpoint directory, or ``{}`` when it has none."""
+    """Return ``preprocessor_config.json`` of a checkpoint directory, or ``{}`` when it has none.
+
+    Raises:
+        BackboneConfigError: if the file is not a JSON object or its normalisation constants are not 3 numbers each.
+    """
     file = path / "preprocessor_config.json"
-    return json.loads(file.read_text()) if file.is_file() else {}
+    if not file.exists():
+        return {}
+    fix = "fix the file or delete it to use the CLIP defaults"
+    data = read_json_object(file, BackboneConfigError, fix)
+    for key in ("image_mean", "image_std"):
+        value = data.get(key, OPENAI_CLIP_MEAN)
+        if not (isinstance(value, list | tuple) and len(value) == 3
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+            raise BackboneConfigError(f"{file}: {key}={value!r} must be a list of 3 numbers (one per channel); {fix}")
+    if any(v == 0 for v in data.get("image_std", OPENAI_CLIP_STD)):
+        raise BackboneConfigError(f"{file}: image_std={data['image_std']} has a zero (it divides the pixels); {fix}")
+    return data
 
 
 def normalized_chw(
@@ -72,6 +89,7 @@ class VLMFamily(abc.ABC):
     def __init__(self, model: nn.Module, path: Path, image_size: int | None) -> None:
         self.model = model
         self.config = model.config
+        self.path = path
         preproc = read_preprocessor_config(path)
         self.image_mean = tuple(preproc.get("image_mean", OPENAI_CLIP_MEAN))
         self.image_std = tuple(preproc.get("image_std", OPENAI_CLIP_STD))

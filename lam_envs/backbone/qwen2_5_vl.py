@@ -71,6 +71,10 @@ def qwen_pixel_values(
     return pixel_values, grid_thw
 
 
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 class Qwen2_5_VLFamily(VLMFamily):
     """Drives ``Qwen2_5_VLForConditionalGeneration``."""
 
@@ -100,8 +104,13 @@ class Qwen2_5_VLFamily(VLMFamily):
                 )
             return requested
         size = preproc.get("size", {})
-        lo = size.get("shortest_edge", preproc.get("min_pixels"))
-        hi = size.get("longest_edge", preproc.get("max_pixels"))
+        lo = size.get("shortest_edge", preproc.get("min_pixels")) if isinstance(size, dict) else None
+        hi = size.get("longest_edge", preproc.get("max_pixels")) if isinstance(size, dict) else None
+        if not isinstance(size, dict) or not all(_is_count(v) for v in (lo, hi) if v is not None):
+            raise BackboneConfigError(
+                f"{self.path / 'preprocessor_config.json'}: size={size!r} (min/max pixels {lo!r}, {hi!r}) must be an "
+                "object of positive integer pixel counts; fix the file, or pass BackboneConfig.image_size"
+            )
         if lo is not None and lo == hi and math.isqrt(lo) ** 2 == lo and math.isqrt(lo) % factor == 0:
             return math.isqrt(lo)  # a fixed-resolution checkpoint (e.g. the tiny ones built by lam_envs)
         side = max(factor, DEFAULT_DYNAMIC_SIDE // factor * factor)
