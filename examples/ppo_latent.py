@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--env-kwargs", default="{}", help="env keywords as JSON")
     args = parser.parse_args()
     config = TrainConfig(env_id=args.env, algo="ppo", steps=args.steps, seed=args.seed, fair_start=True,
-                         kl_beta=0.01, out=args.out, env_kwargs=json.loads(args.env_kwargs))
+                         kl_beta=0.01, out=args.out, env_kwargs=json.loads(args.env_kwargs), overwrite=True)
     run_dir = train(config)
     print(format_scores(evaluate_run(str(run_dir), n=args.n_eval, samples_per_prompt=3, seed=args.seed)))
 

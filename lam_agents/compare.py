@@ -88,7 +88,7 @@ def run_one(config: CompareConfig, task: str, kind: str, algo: str, seed: int) -
     train(TrainConfig(env_id=eid, algo=algo, steps=config.steps, seed=seed, n_envs=config.n_envs,
                       overrides=overrides, fair_start=True, kl_beta=config.kl_beta if algo != "grpo" else None,
                       out=str(out), env_kwargs=config.env_kwargs, checkpoint_every=0, progress_bar=False,
-                      tensorboard=False, verbose=0), extra_callbacks=[curve])
+                      tensorboard=False, verbose=0, overwrite=True), extra_callbacks=[curve])
     train_s = time.perf_counter() - started
     model, _ = load_agent(out)
     scores = {s: score_split(model, eid, config.env_kwargs, s, config.n_eval, config.samples_per_prompt, seed,

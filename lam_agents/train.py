@@ -1,28 +1,49 @@
-"""Training any listed SB3 / sb3-contrib algorithm (or GRPO) on a lam-gym env, with save and load.
+"""Training any listed SB3 / sb3-contrib algorithm (or GRPO) on a lam-gym env, with save, load and resume.
 
-A run directory holds ``model.zip`` (SB3's own format), ``run.json`` (the full configuration: algorithm, env id and
-keywords, resolved hyperparameters, seed, fair start, versions; everything needed to rebuild the env and reload the
-model), ``checkpoints/`` (periodic ``model_<steps>_steps.zip``) and ``tb/`` (tensorboard logs)::
+A run directory holds ``run.json`` (the full configuration: algorithm, env id and keywords without secrets, resolved
+hyperparameters, seed, fair start, versions; everything needed to rebuild the env and reload the model),
+``model.zip`` (SB3's own format, stamped with its env id and algorithm), ``checkpoints/<step>/`` (resumable: see
+:mod:`lam_agents.run_dir`) and ``tb/`` (tensorboard logs)::
 
     run_dir = train(TrainConfig(env_id="lam/MMRole-Latent-v0", algo="ppo", steps=20_000, fair_start=True))
     model, run = load_agent(run_dir)
+
+``--out`` into a directory that already holds files is refused unless ``overwrite`` (start again) or ``resume``
+(continue from the latest checkpoint: policy, optimiser, step count, RNGs and the env's rows, so the resumed run
+collects what the uninterrupted one would have). SIGINT and SIGTERM stop at the next step, save an ``interrupted``
+checkpoint at the last point between two rollouts and raise :class:`TrainingInterrupted`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 import platform
+import signal
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+from lam_agents import run_dir as rd
 from lam_agents.algos import AlgoSpec, algo_spec, load_hyperparams
+from lam_agents.run_dir import MODEL_FILE, RUN_FILE, RunDirError
 
 logger = logging.getLogger(__name__)
 
-RUN_FILE = "run.json"
-MODEL_FILE = "model.zip"
+__all__ = ["MODEL_FILE", "RUN_FILE", "RunDirError", "TrainConfig", "TrainingInterrupted", "load_agent", "read_run",
+           "train"]
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGINT or SIGTERM stopped a run; ``checkpoint`` is the folder it can resume from."""
+
+    def __init__(self, signal_name: str, step: int, checkpoint: Path | None, out: Path) -> None:
+        self.signal_name, self.step, self.checkpoint, self.out = signal_name, step, checkpoint, out
+        where = f"checkpoint {checkpoint}" if checkpoint else "no checkpoint (stopped before the first rollout)"
+        super().__init__(f"{signal_name}: stopped at step {step}; {where}; continue with --resume --out {out}")
 
 
 @dataclass
@@ -60,22 +81,62 @@ class TrainConfig:
     tensorboard: bool = True
     """Write tensorboard logs under ``<out>/tb``."""
     device: str = "cpu"
-    """Torch device of the policy."""
+    """Torch device of the policy (``"cuda"`` only where CUDA is available: there is no silent CPU fallback)."""
     verbose: int = 1
     """SB3 verbosity (1 prints the rollout/train tables)."""
+    overwrite: bool = False
+    """Replace the run already in ``out`` (refused when ``out`` holds files and neither this nor ``resume`` is set)."""
+    resume: bool = False
+    """Continue the run in ``out`` from its latest checkpoint (``steps`` stays the run's total)."""
 
     def __post_init__(self) -> None:
         self.algo = algo_spec(self.algo).name
+        for name in ("steps", "seed", "checkpoint_every", "sample_every", "verbose"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name}={value!r} must be an integer")
         if self.steps <= 0:
             raise ValueError(f"steps={self.steps} must be positive")
-        if self.n_envs is not None and self.n_envs <= 0:
-            raise ValueError(f"n_envs={self.n_envs} must be positive")
+        if self.seed < 0:
+            raise ValueError(f"seed={self.seed} must be >= 0")
+        if self.checkpoint_every < 0 or self.sample_every < 0:
+            raise ValueError("checkpoint_every and sample_every must be >= 0 (0 turns them off)")
+        if self.n_envs is not None and (isinstance(self.n_envs, bool) or not isinstance(self.n_envs, int)
+                                        or self.n_envs <= 0):
+            raise ValueError(f"n_envs={self.n_envs!r} must be a positive integer")
+        if self.kl_beta is not None and not (isinstance(self.kl_beta, (int, float)) and 0 <= self.kl_beta < 1e6):
+            raise ValueError(f"kl_beta={self.kl_beta!r} must be a finite number >= 0")
+        if self.overwrite and self.resume:
+            raise ValueError("pass either overwrite (start again) or resume (continue), not both")
+        check_device(self.device)
         spec = algo_spec(self.algo)
         if (self.fair_start or self.kl_beta) and not spec.fair_start:
             fair = ", ".join(n for n, s in _all_specs().items() if s.fair_start)
             raise ValueError(f"--fair-start/--kl-beta are not available for {self.algo}; use one of: {fair}")
         if self.kl_beta is not None and not self.fair_start:
             raise ValueError("--kl-beta penalises the distance to the fair start; pass --fair-start too")
+
+
+def check_device(device: str) -> None:
+    """Refuse a torch device that does not exist here, naming the fix.
+
+    Raises:
+        ValueError: for an unparsable device, or CUDA / MPS where they are not available.
+    """
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device={device!r} is not a torch device; use 'cpu' or 'cuda' (or 'cuda:N')") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available on this machine; pass --device cpu")
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} but MPS is not available on this machine; pass --device cpu")
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device={device!r}: lam train supports 'cpu', 'cuda' and 'mps'")
 
 
 def _all_specs() -> dict[str, AlgoSpec]:
@@ -119,7 +180,7 @@ def build_model(config: TrainConfig, venv: Any, params: dict[str, Any]) -> Any:
 
 
 def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
-    """Train, checkpoint and save one run.
+    """Train, checkpoint and save one run (or resume it).
 
     Args:
         config: The run.
@@ -127,37 +188,91 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
 
     Returns:
         The run directory (``model.zip`` and ``run.json`` inside).
+
+    Raises:
+        RunDirError: if ``config.out`` holds files and neither ``overwrite`` nor ``resume`` is set, or ``resume``
+            finds nothing to resume.
+        TrainingInterrupted: after SIGINT / SIGTERM, once the interrupted checkpoint is saved.
     """
     import stable_baselines3
     import torch
-    from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
+    from stable_baselines3.common.callbacks import CallbackList
 
     from lam_agents.callbacks import ReplyLogCallback
+    from lam_agents.checkpoints import ResumableCheckpoint, restore_checkpoint
+    from lam_agents.env_kwargs import env_kwargs_record
     from lam_agents.envs import make_vec_env
     from lam_agents.fair_start import StartKLPenalty
 
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    rd.prepare(out, overwrite=config.overwrite, resume=config.resume)
+    if config.resume:
+        _check_same_run(config, read_run(out))
     params, n_envs = resolve_hyperparams(config)
-    run = {"config": asdict(config), "hyperparams": params, "n_envs": n_envs, "versions": _versions(),
-           "stable_baselines3": stable_baselines3.__version__, "torch": torch.__version__}
-    logger.info("training run:\n%s", json.dumps(run, indent=1, default=str))
-    (out / RUN_FILE).write_text(json.dumps(run, indent=1, default=str))
     venv = make_vec_env(config.env_id, n_envs, config.seed, config.env_kwargs)
     model = build_model(config, venv, params)
-    callbacks: list = [ReplyLogCallback(sample_every=config.sample_every)]
-    if config.checkpoint_every:
-        callbacks.append(CheckpointCallback(max(config.checkpoint_every // n_envs, 1), str(out / "checkpoints"),
-                                            name_prefix="model"))
+    checkpoint = rd.latest_checkpoint(out) if config.resume else None
+    if checkpoint is not None:
+        model = restore_checkpoint(model, checkpoint, venv, config.env_id, config.algo, config.device)
+        logger.info("resuming %s from %s at step %d", config.algo, checkpoint, model.num_timesteps)
+    # asdict would deep-copy env_kwargs (a loaded Backbone, samples, a judge's key): record them separately.
+    record = asdict(dataclasses.replace(config, env_kwargs={}))
+    record["env_kwargs"] = env_kwargs_record(config.env_kwargs)
+    run = {"config": record, "hyperparams": params, "n_envs": n_envs, "versions": _versions(),
+           "stable_baselines3": stable_baselines3.__version__, "torch": torch.__version__}
+    logger.info("training run:\n%s", json.dumps(run, indent=1, default=str))
+    rd.write_json_atomic(out / RUN_FILE, run)
+    saver = ResumableCheckpoint(out, config.checkpoint_every, config.env_id, config.algo)
+    callbacks: list = [saver, ReplyLogCallback(sample_every=config.sample_every)]
     if config.kl_beta and config.algo != "grpo":
         callbacks.append(StartKLPenalty(config.kl_beta))
     callbacks += extra_callbacks or []
-    model.learn(config.steps, callback=CallbackList(callbacks), progress_bar=config.progress_bar,
-                tb_log_name=config.algo)
+    remaining = config.steps - model.num_timesteps
+    try:
+        with _stop_on_signals(saver):
+            if remaining > 0:
+                model.learn(remaining, callback=CallbackList(callbacks), progress_bar=config.progress_bar,
+                            tb_log_name=config.algo, reset_num_timesteps=checkpoint is None)
+    finally:
+        venv.close()
+    if saver.stopped_by is not None:
+        raise TrainingInterrupted(saver.stopped_by, saver.interrupted_step, saver.interrupted_checkpoint, out)
     model.save(out / MODEL_FILE)
-    venv.close()
+    rd.stamp_model(out / MODEL_FILE, config.env_id, config.algo)
     logger.info("saved %s to %s", config.algo, out / MODEL_FILE)
     return out
+
+
+def _check_same_run(config: TrainConfig, run: dict[str, Any]) -> None:
+    """A resumed run must be the recorded one (env, algorithm, seed, fair start); ``steps`` may grow."""
+    recorded = run.get("config", {})
+    for key in ("env_id", "algo", "seed", "fair_start", "kl_beta", "n_envs", "hyperparams"):
+        if recorded.get(key) != getattr(config, key):
+            raise RunDirError(
+                f"--resume: {config.out} was trained with {key}={recorded.get(key)!r}, not {getattr(config, key)!r}; "
+                "pass the same settings to resume it, or --overwrite to start again"
+            )
+
+
+@contextlib.contextmanager
+def _stop_on_signals(saver: Any) -> Iterator[None]:
+    """While training, SIGINT / SIGTERM ask ``saver`` to stop cleanly (a second SIGINT interrupts at once)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if saver.stop_requested is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        saver.request_stop(name)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def _versions() -> dict[str, str]:
@@ -186,18 +301,38 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
 def load_agent(run_dir: str | Path, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
     """Load a trained model and its run description.
 
+    SB3 models are cloudpickled: load only runs you trust. Before SB3 unpickles anything, the model's stamp (a JSON
+    entry) must name the env id and algorithm its ``run.json`` records.
+
     Args:
-        run_dir: A directory written by :func:`train` (or a ``.zip`` inside one, e.g. a checkpoint).
+        run_dir: A directory written by :func:`train`, a checkpoint folder in it, or a ``.zip`` inside one.
         device: Torch device.
 
     Returns:
         The SB3 model (without an env) and ``run.json``'s content.
+
+    Raises:
+        FileNotFoundError: if there is no run or model there.
+        RunDirError: if the model and ``run.json`` disagree, or the model was not written by ``lam train``.
     """
+    check_device(device)
     path = Path(run_dir)
-    zip_path = path if path.suffix == ".zip" else path / MODEL_FILE
-    run_root = path if path.is_dir() else (path.parent.parent if path.parent.name == "checkpoints" else path.parent)
-    run = read_run(run_root)
+    if path.suffix == ".zip":
+        zip_path = path
+    elif path.parent.name == rd.CHECKPOINTS:
+        zip_path = path / MODEL_FILE
+    else:
+        zip_path = path / MODEL_FILE
+    root = zip_path.parent
+    while root != root.parent and not (root / RUN_FILE).is_file():
+        root = root.parent
+    if not (root / RUN_FILE).is_file():
+        raise FileNotFoundError(f"no {RUN_FILE} in {path} or above it; pass a directory written by `lam train --out`")
+    run = read_run(root)
     if not zip_path.is_file():
-        raise FileNotFoundError(f"{zip_path} does not exist; the run did not finish (use a checkpoint .zip)")
+        latest = rd.latest_checkpoint(root)
+        hint = f"; evaluate its latest checkpoint {latest}" if latest else ""
+        raise FileNotFoundError(f"{zip_path} does not exist; the run did not finish{hint}")
+    rd.check_stamp(zip_path, run)
     cls = algo_spec(run["config"]["algo"]).load_class()
     return cls.load(zip_path, device=device), run

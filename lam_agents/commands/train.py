@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,29 +18,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fair-start", action="store_true", help="start from the pretrained behaviour (prior / LM head)")
     p.add_argument("--kl-beta", type=float, default=None, help="KL penalty toward the fair start")
     p.add_argument("--out", default=None, help="run directory (default: runs/<algo>_<env>_s<seed>)")
-    p.add_argument("--env-kwargs", default="{}", help='env keywords as JSON, e.g. \'{"max_reply_tokens": 32}\'')
+    p.add_argument("--env-kwargs", default="{}",
+                   help='env keywords as JSON, e.g. \'{"max_reply_tokens": 32}\'; an LLM judge: \'{"reward": '
+                        '{"llm_judge": {"base_url": ..., "model": ..., "api_key_env": "JUDGE_API_KEY"}}}\'')
     p.add_argument("--checkpoint-every", type=int, default=10_000, help="steps between checkpoints (0: none)")
     p.add_argument("--sample-every", type=int, default=10, help="updates between logged sample replies")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device of the policy (cuda only where it is available)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its latest checkpoint (same settings; --steps is the total)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from lam_agents.algos import algo_spec
-    from lam_agents.train import TrainConfig, train
+    from lam_agents.env_kwargs import parse_env_kwargs
+    from lam_agents.train import RunDirError, TrainConfig, TrainingInterrupted, train
 
     try:
-        env_kwargs = json.loads(args.env_kwargs)
-    except json.JSONDecodeError as exc:
-        raise SystemExit(f"--env-kwargs {args.env_kwargs!r} is not JSON ({exc})") from None
+        env_kwargs = parse_env_kwargs(args.env_kwargs)  # the text is never echoed: it may hold a key
+    except ValueError as exc:
+        raise SystemExit(f"--env-kwargs: {exc}") from None
     out = args.out or f"runs/{algo_spec(args.algo).name}_{args.env.split('/')[-1]}_s{args.seed}"
-    config = TrainConfig(
-        env_id=args.env, algo=args.algo, steps=args.steps, seed=args.seed, hyperparams=args.hyperparams,
-        n_envs=args.n_envs, fair_start=args.fair_start, kl_beta=args.kl_beta, out=out, env_kwargs=env_kwargs,
-        checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, progress_bar=not args.no_progress,
-        device=args.device,
-    )
-    run_dir = train(config)
+    try:
+        config = TrainConfig(
+            env_id=args.env, algo=args.algo, steps=args.steps, seed=args.seed, hyperparams=args.hyperparams,
+            n_envs=args.n_envs, fair_start=args.fair_start, kl_beta=args.kl_beta, out=out, env_kwargs=env_kwargs,
+            checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, progress_bar=not args.no_progress,
+            device=args.device, overwrite=args.overwrite, resume=args.resume,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"lam train: {exc}") from None
+    try:
+        run_dir = train(config)
+    except RunDirError as exc:
+        raise SystemExit(f"lam train: {exc}") from None
+    except TrainingInterrupted as exc:
+        print(f"lam train: {exc}")
+        return 130 if exc.signal_name == "SIGINT" else 143
     print(f"saved {run_dir / 'model.zip'}; evaluate with: lam eval --model {run_dir}")
     return 0

@@ -77,12 +77,17 @@ def test_config_rejects_fair_start_where_unsupported_and_kl_without_it() -> None
 
 def test_run_writes_checkpoints_tensorboard_and_full_config(tmp_path: Path, tiny_env_kwargs: dict[str, Any]) -> None:
     config = _config("ppo", "lam/MMRole-Latent-v0", tmp_path / "run", tiny_env_kwargs, fair_start=True, kl_beta=0.05)
-    config.tensorboard, config.checkpoint_every = True, 8
+    config.tensorboard, config.checkpoint_every, config.steps = True, 8, 48  # a checkpoint between rollouts
     run_dir = train(config)
-    assert list((run_dir / "checkpoints").glob("model_*_steps.zip"))
+    checkpoints = sorted((run_dir / "checkpoints").glob("*/model.zip"))
+    assert checkpoints and all((c.parent / "state.json").is_file() for c in checkpoints)
     assert list((run_dir / "tb").rglob("events.out.tfevents*"))
     run = read_run(run_dir)
     assert run["hyperparams"]["n_steps"] == 8 and run["config"]["kl_beta"] == 0.05 and run["versions"]["commit"]
-    model, _ = load_agent(next((run_dir / "checkpoints").glob("*.zip")))
+    model, _ = load_agent(checkpoints[0].parent)
     obs = np.zeros((1, model.observation_space.shape[0]), dtype=np.float32)
     assert model.predict(obs)[0].shape == (1,)
+    final, _ = load_agent(run_dir)
+    # The saved weights round-trip: the loaded final policy equals the checkpoint's only where training left it.
+    for (name, a), (_, b) in zip(final.policy.state_dict().items(), model.policy.state_dict().items()):
+        assert a.shape == b.shape, name
