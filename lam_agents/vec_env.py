@@ -105,6 +105,19 @@ class ConversationVecEnv(VecEnv):
             out.append(info)
         return obs, rewards.astype(np.float32), dones, out
 
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The env's rows (see :meth:`ConversationVectorEnv.get_state`) plus pending seeds and options, as JSON-able
+        values and arrays (none yet): what a resumable checkpoint keeps of the env."""
+        return {"venv": self.venv.get_state(), "seeds": list(self._seeds), "options": list(self._options),
+                "reset_infos": self.reset_infos}, {}
+
+    def set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`get_state` returned, on an env built with the same keywords."""
+        self.venv.set_state(state["venv"])
+        self._seeds = list(state["seeds"])
+        self._options = [dict(o) for o in state["options"]]
+        self.reset_infos = list(state["reset_infos"])
+
     def close(self) -> None:
         self.venv.close()
 

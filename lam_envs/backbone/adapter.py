@@ -281,19 +281,27 @@ class Backbone:
             )
         return out.last_hidden_state, attention_mask, next_pos
 
-    def prefill(self, contexts: Sequence[Context]) -> DecodeState:
+    def prefill(self, contexts: Sequence[Context], suffixes: Sequence[Sequence[int]] | None = None) -> DecodeState:
         """Encode B contexts as one left-padded batch and cache their keys and values.
 
         Args:
             contexts: The conversations, one per row (rows may mix image and text-only contexts).
+            suffixes: Token ids already generated after each row's prompt (a reply in progress, e.g. when a run
+                resumes from a checkpoint); the state then equals prefill + one :meth:`step` per suffix token, up to
+                float rounding. ``None``: no suffixes.
 
         Returns:
-            The decode state; ``state.h`` holds each row's context embedding at its last prompt token.
+            The decode state; ``state.h`` holds each row's context embedding at its last token.
         """
         if not contexts:
             raise ValueError("prefill needs at least one context")
+        if suffixes is not None and len(suffixes) != len(contexts):
+            raise ValueError(f"got {len(suffixes)} suffixes for {len(contexts)} contexts; pass one per context")
+        rows = [self.encode(c) for c in contexts]
+        if suffixes is not None:
+            rows = [r + [int(t) for t in s] for r, s in zip(rows, suffixes)]
         cache = DynamicCache(config=self._text_model.config)
-        hidden, attention_mask, next_pos = self._trunk([self.encode(c) for c in contexts], contexts, cache)
+        hidden, attention_mask, next_pos = self._trunk(rows, contexts, cache)
         h = hidden[:, -1]
         return DecodeState(cache=cache, attention_mask=attention_mask, next_pos=next_pos, h=h.clone())
 

@@ -94,7 +94,7 @@ class Setup:
             backbone=backbone,
             world_model=world_model,
             samples=resolve_samples(task, config),
-            reward=resolve_reward(task, config.reward),
+            reward=resolve_reward(task, config.reward, config.judge_failure_reward),
             prompt_style=style,
         )
 
@@ -232,6 +232,50 @@ class ReplyBatch:
             self.replies[row] = []
             self.decode_rngs[row] = np.random.default_rng(int(seed))
             self.broken[row] = None
+
+    # ------------------------------------------------------------------------------------------- checkpoints
+    def get_state(self) -> dict[str, Any]:
+        """The rows' episodes as JSON-able values: sample, reply so far, sampling generator, broken flag.
+
+        With :meth:`set_state` this lets a training run stop between two rollouts and resume mid-episode: the
+        decode state is rebuilt by prefilling each row's prompt followed by its reply so far.
+        """
+        return {
+            "started": self.state is not None,
+            "sample_index": [int(i) for i in self.sample_index],
+            "replies": [list(map(int, r)) for r in self.replies],
+            "decode_rngs": [rng.bit_generator.state for rng in self.decode_rngs],
+            "broken": list(self.broken),
+            "judge_failures": int(self.judge_failures),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Put the rows back in the episodes :meth:`get_state` described (same samples and env configuration).
+
+        Raises:
+            ValueError: if the state is for another number of rows or samples.
+        """
+        if len(state["sample_index"]) != self.num_rows:
+            raise ValueError(f"the saved state has {len(state['sample_index'])} rows; this batch has {self.num_rows}")
+        indices = [int(i) for i in state["sample_index"]]
+        if any(not 0 <= i < len(self.setup.samples) for i in indices):
+            raise ValueError("the saved state names samples this env does not have; rebuild it with the run's settings")
+        self.sample_index = np.asarray(indices, dtype=np.int64)
+        self.replies = [list(map(int, r)) for r in state["replies"]]
+        rngs = []
+        for saved in state["decode_rngs"]:
+            rng = np.random.default_rng()
+            rng.bit_generator.state = saved
+            rngs.append(rng)
+        self.decode_rngs = rngs
+        self.broken = list(state["broken"])
+        self.judge_failures = int(state["judge_failures"])
+        if not state["started"]:
+            self.state = None
+            return
+        contexts = contexts_for([self.sample(r) for r in range(self.num_rows)], self.setup.prompt_style)
+        self.state = self.backbone.prefill(contexts, self.replies)
+        self.embeddings = self._host_embeddings(self.state.h)
 
     def _host_embeddings(self, h: torch.Tensor) -> np.ndarray:
         return h.float().clamp(-self._bound, self._bound).cpu().numpy()
