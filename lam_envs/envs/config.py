@@ -202,8 +202,9 @@ def _split(name: str, value: Any) -> Split:
 
 
 def _reward(name: str, value: Any) -> Any:
+    # Never echo a string or container here: it may be a judge's key pasted into the wrong place.
     if isinstance(value, str) and value != "rule":
-        raise ValueError(f"{name}={value!r}; pass 'rule', an LLMJudgeConfig or a Reward object")
+        raise ValueError(f"{name} is a string other than 'rule'; pass 'rule', an LLMJudgeConfig or a Reward object")
     if value is None or isinstance(value, (bool, int, float, np.number)):
         raise TypeError(f"{name}={value!r} is not a judge; pass 'rule', an LLMJudgeConfig or a Reward object")
     return value

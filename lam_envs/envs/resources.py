@@ -165,8 +165,11 @@ def _load_real(task: Task, dataset: Any, split: Split, seed: int) -> list[Sample
         raise TypeError(f"dataset keywords {sorted(dataset)} do not fit {loader.__name__} ({exc})") from None
 
 
-def resolve_reward(task: Task, spec: Any) -> Reward:
+def resolve_reward(task: Task, spec: Any, judge_failure_reward: float | None = None) -> Reward:
     """The judge named by ``spec``: ``"rule"``, an ``LLMJudgeConfig``, or a :class:`Reward` object.
+
+    With ``judge_failure_reward`` set, an LLM judge flags its failures (``on_failure="flag"``) whatever its config
+    says, so that the env can pay that reward and flag the reply, instead of the judge raising first.
 
     Raises:
         ValueError: if the judge scores another task.
@@ -181,10 +184,16 @@ def resolve_reward(task: Task, spec: Any) -> Reward:
             _RULE_JUDGES[task] = rule_judge(task)
         return _RULE_JUDGES[task]
     if isinstance(spec, LLMJudgeConfig):
+        if judge_failure_reward is not None and spec.on_failure != "flag":
+            import dataclasses
+
+            logger.info("judge_failure_reward is set: the LLM judge flags failures instead of raising")
+            spec = dataclasses.replace(spec, on_failure="flag")
         return LLMJudge(task, spec)
     if not isinstance(spec, Reward):
+        # The type only: a dict here may hold a judge's key.
         raise TypeError(
-            f"reward={spec!r} is not a judge; pass 'rule', an LLMJudgeConfig or an object with task, dimensions and "
+            f"reward of type {type(spec).__name__} is not a judge; pass 'rule', an LLMJudgeConfig or an object with task, dimensions and "
             "score(samples, replies)"
         )
     if spec.task != task:

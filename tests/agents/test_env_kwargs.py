@@ -50,7 +50,7 @@ def test_judge_failure_reward_makes_the_llm_judge_flag(caplog: pytest.LogCapture
         (json.dumps({"reward": {"llm_judge": {**JUDGE, "api_kye": KEY}}}), "'api_kye'"),
         (json.dumps({"reward": {"llm_judge": {**JUDGE, "timeout_s": "soon"}}}), "timeout_s must be a number"),
         ('{"max_reply_tokens": 0}', "--env-kwargs: max_reply_tokens"),
-        ('{"reward": "llm"}', "--env-kwargs: reward='llm'"),
+        ('{"reward": "llm"}', "--env-kwargs: reward is a string other than 'rule'"),
     ],
     ids=["bad_json", "not_object", "typo", "bad_reward_shape", "judge_missing", "literal_key", "judge_typo",
          "judge_type", "bad_value", "bad_reward"],

@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 API_KEY_NOT_STORED = "api_key_not_stored"
-"""Record key marking a judge that was given a literal ``api_key`` (never stored); see :meth:`LLMJudgeConfig.to_record`."""
+"""Record key marking a judge given a literal ``api_key`` (never stored); see :meth:`LLMJudgeConfig.to_record`."""
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,7 @@ def test_scrub_truncates_after_scrubbing() -> None:
     assert scrub_secret("x" * 10, None, max_chars=5) == "xxxxx..."
 
 
-# ---------------------------------------------------------------------------------------------- the config and its record
+# ------------------------------------------------------------------------------------- the config and its record
 def test_key_from_the_named_environment_variable(
     make_judge: MakeJudge, fake_server: FakeChatServer, mmrole_sample: Sample, monkeypatch: pytest.MonkeyPatch
 ) -> None:
