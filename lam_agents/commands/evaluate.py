@@ -10,8 +10,8 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a trained agent on the in-distribution and OOD test splits")
-    p.add_argument("--model", required=True, help="run directory written by `lam train` (or a checkpoint .zip)
-                   + "; SB3 unpickles model.zip (cloudpickle), so load only runs you trust")
+    p.add_argument("--model", required=True, help="run directory written by `lam train` (or a checkpoint .zip)"
+                   "; SB3 unpickles model.zip (cloudpickle), so load only runs you trust")
     p.add_argument("--env", default=None, help="env id (default: the one it was trained on)")
     p.add_argument("--split", nargs="+", default=["test_id", "test_ood"], help="splits to score")
     p.add_argument("--n", type=int, default=50, help="prompts per split")
