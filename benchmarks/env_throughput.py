@@ -2,7 +2,8 @@
 
 Usage (the exact command behind the table in the report):
 
-    .venv/bin/python benchmarks/env_throughput.py --seed 0 --threads 2
+    .venv/bin/python benchmarks/env_throughput.py --seed 0 --threads 2 --json benchmarks/results/env_throughput.json
+    .venv/bin/python benchmarks/env_throughput.py --quick --json /tmp/quick.json    # smoke run, under a minute
     .venv/bin/python benchmarks/env_throughput.py --backbone-dir /path/to/Qwen2.5-VL-3B-Instruct \
         --latent-dir /path/to/latent --device cuda --dtype bfloat16
 
@@ -17,14 +18,35 @@ hit EOS: every episode runs to the length limit, the worst case for autoreset co
 * ``vector N``: ``gym.make_vec(id, num_envs=N)`` stepped with random actions, autoresets and judging included.
 * ``single x N``: N separate ``gym.make(id)`` envs stepped one after the other in a Python loop.
 
+* ``ppo 16``: SB3 PPO ``learn()`` with the fair start (as :mod:`lam_agents.compare` trains it: the PPO YAML's
+  ``default`` entry) on 16 latent envs with the same env keywords, policy on the CPU, after one untimed rollout.
+
 Rates are env steps (tokens) per second, medians over ``--repeats`` timed blocks of ``--steps`` steps.
+
+Ratios (the issue-12 keys, in ``--json`` at the top level; every one measured in this run, or ``null`` with a note):
+
+* ``env_over_raw_episode_64`` / ``env_over_raw_decode_64``: token vector env at 64 envs over raw episode / raw decode
+  at 64 rows (the token env does the same work as the raw loop, plus sampling, judging and autoreset).
+* ``latent_over_token_step_64`` / ``_8``: the latent env's time per step over the token env's (token rate over
+  latent rate) at 64 / 8 envs; target <= 1.10.
+* ``group_prefill_speedup_8``: GRPO-style groups of 8 rows per prompt, env steps/s with a shared prefill over without.
+  ``null``: the envs have no shared-prefill path yet (every row prefills its own copy of the prompt).
+* ``train_over_env_16``: PPO ``learn()`` steps/s over the latent vector env's steps/s with random actions, 16 envs
+  (the policy's forward and update cost; its replies may end earlier than random ones, so it also prefills more).
+
+``--quick`` (small sizes: 8/16/64 envs, 8-token replies, one timed block; well under a minute on 2 cores) is a smoke
+run of the whole script; its numbers are not the benchmark. The key sizes 8, 16 and 64 are always measured, whatever
+``--num-envs`` says. Run the real thing on a quiet machine (another torch process on the same cores makes every
+rate meaningless).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -43,10 +65,27 @@ from lam_envs.envs.config import ConversationConfig
 from lam_envs.envs.resources import contexts_for, resolve_samples
 
 ENV_IDS = {"latent": "lam/MMRole-Latent-v0", "token": "lam/MMRole-Token-v0"}
+KEY_NUM_ENVS = (8, 16, 64)
+"""Env counts the ratio keys need; always measured."""
+TRAIN_NUM_ENVS = 16
+RATIO_KEYS = (
+    "env_over_raw_episode_64",
+    "env_over_raw_decode_64",
+    "latent_over_token_step_64",
+    "latent_over_token_step_8",
+    "group_prefill_speedup_8",
+    "train_over_env_16",
+)
+TARGETS = {"env_over_raw_decode_64": ">= 0.8", "latent_over_token_step_64": "<= 1.10",
+           "latent_over_token_step_8": "<= 1.10"}
+QUICK = {"num_envs": list(KEY_NUM_ENVS), "single_envs": 8, "steps": 8, "repeats": 1, "reply_tokens": 8,
+         "num_samples": 64, "train_rollouts": 1, "train_n_steps": 8}
+"""What ``--quick`` changes (flags given explicitly still win)."""
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, one block: a smoke run in under a minute")
     parser.add_argument("--backbone-dir", type=Path, default=None, help="checkpoint dir (default: see module doc)")
     parser.add_argument("--latent-dir", type=Path, default=None, help="latent model dir (default: random K=128)")
     parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 8, 32, 64])
@@ -61,8 +100,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the tiny model, the envs and the actions")
+    parser.add_argument("--train-rollouts", type=int, default=2, help="timed PPO rollouts (+ 1 untimed)")
+    parser.add_argument("--train-n-steps", type=int, default=None, help="PPO n_steps (default: the YAML's)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
-    return parser.parse_args(argv)
+    if "--quick" in (sys.argv[1:] if argv is None else argv):
+        parser.set_defaults(**QUICK)
+    args = parser.parse_args(argv)
+    for name in ("steps", "repeats", "reply_tokens", "single_envs", "train_rollouts"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')}={getattr(args, name)} must be at least 1")
+    widest = max([*args.num_envs, *KEY_NUM_ENVS])
+    if args.num_samples < widest:
+        parser.error(f"--num-samples={args.num_samples} must be at least {widest} (one prompt per row)")
+    return args
 
 
 def sync(device: torch.device) -> None:
@@ -135,7 +185,62 @@ def single_block(env_id: str, n: int, kwargs: dict[str, Any], steps: int, seed: 
     return block
 
 
-def run(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path) -> dict[str, Any]:
+def train_rate(args: argparse.Namespace, kwargs: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Steps/s of SB3 PPO ``learn()`` with the fair start on ``TRAIN_NUM_ENVS`` latent envs.
+
+    Built as :func:`lam_agents.train.train` builds a run (hyperparameters as :mod:`lam_agents.compare` picks them:
+    the YAML ``default`` entry), but timed around ``learn()`` alone: one untimed rollout and update first (policy
+    construction, first reset, allocator warm-up), then ``--train-rollouts`` rollouts and updates.
+    """
+    from lam_agents.algos import load_hyperparams
+    from lam_agents.envs import make_vec_env
+    from lam_agents.train import TrainConfig, build_model, resolve_hyperparams
+
+    overrides = load_hyperparams("ppo", "default")
+    overrides.pop("n_envs", None)
+    if args.train_n_steps is not None:
+        overrides["n_steps"] = args.train_n_steps
+    n_envs = TRAIN_NUM_ENVS
+    rollout = int(overrides["n_steps"]) * n_envs
+    overrides["batch_size"] = min(int(overrides["batch_size"]), rollout)  # SB3 warns on a batch over the rollout
+    config = TrainConfig(env_id=ENV_IDS["latent"], algo="ppo", steps=rollout * (1 + args.train_rollouts),
+                         seed=args.seed, n_envs=n_envs, overrides=overrides, fair_start=True, out=str(out),
+                         env_kwargs=kwargs, checkpoint_every=0, sample_every=0, progress_bar=False,
+                         tensorboard=False, verbose=0)
+    params, n_envs = resolve_hyperparams(config)
+    venv = make_vec_env(config.env_id, n_envs, config.seed, kwargs)
+    try:
+        model = build_model(config, venv, params)
+        model.learn(rollout)
+        before = model.num_timesteps
+        start = time.perf_counter()
+        model.learn(rollout * args.train_rollouts, reset_num_timesteps=False)
+        seconds = time.perf_counter() - start
+        steps = model.num_timesteps - before
+    finally:
+        venv.close()
+    return {"algo": "ppo", "fair_start": True, "num_envs": n_envs, "n_steps": int(params["n_steps"]),
+            "batch_size": int(params["batch_size"]), "n_epochs": int(params["n_epochs"]), "timed_steps": steps,
+            "steps_per_s": steps / seconds}
+
+
+def ratios(result: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, str]]:
+    """The issue-12 ratio keys from the measured rates, and a note for every key left ``null``."""
+    rows = {r["num_envs"]: r for r in result["rows"]}
+    out: dict[str, float | None] = {
+        "env_over_raw_episode_64": rows[64]["vector_token"] / rows[64]["raw_episode"],
+        "env_over_raw_decode_64": rows[64]["vector_token"] / rows[64]["raw_decode"],
+        "latent_over_token_step_64": rows[64]["vector_token"] / rows[64]["vector_latent"],
+        "latent_over_token_step_8": rows[8]["vector_token"] / rows[8]["vector_latent"],
+        "group_prefill_speedup_8": None,
+        "train_over_env_16": result["train"]["steps_per_s"] / rows[TRAIN_NUM_ENVS]["vector_latent"],
+    }
+    notes = {"group_prefill_speedup_8": "not implemented: the envs have no shared-prefill path (each row of a "
+             "GRPO group prefills its own copy of the prompt), so there is nothing to compare"}
+    return out, notes
+
+
+def run(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path, tmp: Path) -> dict[str, Any]:
     kwargs = {
         "backbone": str(backbone_dir),
         "latent_model": str(latent_dir),
@@ -151,7 +256,7 @@ def run(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path) -> dict[
     kwargs["prompt_style"] = style
     device = backbone.device
     rows: list[dict[str, Any]] = []
-    for n in args.num_envs:
+    for n in sorted({*args.num_envs, *KEY_NUM_ENVS}):
         contexts = contexts_for(samples[:n], style)
         row: dict[str, Any] = {"num_envs": n}
         row["raw_decode"] = rate(raw_decode(backbone, contexts, args.steps, args.reply_tokens, False), device, args.repeats)
@@ -164,7 +269,9 @@ def run(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path) -> dict[
     for kind, env_id in ENV_IDS.items():
         steps = max(1, args.steps // 4)  # N envs stepped one by one: fewer rounds keep the run short
         single[kind] = rate(single_block(env_id, args.single_envs, kwargs, steps, args.seed), device, args.repeats)
-    return {"rows": rows, "single": single, "prompt_style": style}
+    train = train_rate(args, kwargs, tmp / "ppo")
+    print(json.dumps({"train": train}), file=sys.stderr, flush=True)
+    return {"rows": rows, "single": single, "train": train, "prompt_style": style}
 
 
 def git_commit() -> str:
@@ -176,13 +283,26 @@ def git_commit() -> str:
         return "unknown"
 
 
+def machine(device: str) -> str:
+    """The machine in one line: CPU (or GPU), core count, OS."""
+    cpu = platform.processor() or platform.machine()
+    where = f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
+    if torch.device(device).type == "cuda":
+        where = f"{torch.cuda.get_device_name(torch.device(device))}; {where}"
+    return where
+
+
+def command(argv: Sequence[str]) -> str:
+    return shlex.join(["python", "benchmarks/env_throughput.py", *argv])
+
+
 def report(args: argparse.Namespace, argv: Sequence[str], result: dict[str, Any], backbone_name: str) -> None:
-    """Print the command, the setting and the table of rates and ratios (targets in the last lines)."""
-    print(f"argv: {' '.join(['env_throughput.py', *argv])}")
+    """Print the command, the setting, the table of rates and the table of ratio keys (with their targets)."""
+    print(f"command: {command(argv)}")
+    print(f"machine: {machine(args.device)} | threads {torch.get_num_threads()} | commit {git_commit()}")
     print(
-        f"seed {args.seed} | commit {git_commit()} | torch {torch.__version__} | {args.device} {args.dtype} | "
-        f"threads {torch.get_num_threads()} | {platform.processor() or platform.machine()} | backbone {backbone_name} "
-        f"| reply tokens {args.reply_tokens} | prompts {result['prompt_style']}"
+        f"seed {args.seed} | torch {torch.__version__} | {args.device} {args.dtype} | backbone {backbone_name} "
+        f"| reply tokens {args.reply_tokens} | prompts {result['prompt_style']}{' | QUICK (smoke sizes)' * args.quick}"
     )
     print("| N | raw decode | raw episode | vector token | vector latent | token/raw decode | token/raw episode "
           "| latent step / token step |")
@@ -201,11 +321,18 @@ def report(args: argparse.Namespace, argv: Sequence[str], result: dict[str, Any]
         f"vector {widest['num_envs']} / single x {n}: token {widest['vector_token'] / single['token']:.1f}x, latent "
         f"{widest['vector_latent'] / single['latent']:.1f}x (target >= 8x)"
     )
-    print(
-        f"vector {widest['num_envs']} token / raw decode: {widest['vector_token'] / widest['raw_decode']:.2f} "
-        f"(target >= 0.8); / raw episode: {widest['vector_token'] / widest['raw_episode']:.2f}; latent step / token "
-        f"step: {widest['vector_token'] / widest['vector_latent']:.2f} (target <= 1.10)"
-    )
+    train = result["train"]
+    print(f"PPO learn() with the fair start, {train['num_envs']} latent envs, n_steps {train['n_steps']}, "
+          f"{train['timed_steps']} timed steps: {train['steps_per_s']:.0f} steps/s")
+    print()
+    print("| ratio | value | target |")
+    print("|---|---:|---|")
+    for key in RATIO_KEYS:
+        value = result["ratios"][key]
+        shown = f"{value:.2f}" if value is not None else "null"
+        print(f"| {key} | {shown} | {TARGETS.get(key, '')} |")
+    for key, note in result["notes"].items():
+        print(f"{key}: {note}")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -229,10 +356,26 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if latent_dir is None:
             backbone = Backbone(BackboneConfig(Path(backbone_dir).resolve(), device=args.device, dtype=args.dtype))
             latent_dir = random_latent_model(backbone, num_codes=128, seed=args.seed).save_pretrained(Path(tmp) / "lat")
-        result = run(args, Path(backbone_dir), Path(latent_dir))
+        result = run(args, Path(backbone_dir), Path(latent_dir), Path(tmp))
+    result["ratios"], result["notes"] = ratios(result)
     report(args, argv, result, name)
     if args.json is not None:
-        args.json.write_text(json.dumps({"argv": argv, "seed": args.seed, **result}, indent=2))
+        record = {
+            **result["ratios"],
+            "notes": result["notes"],
+            "command": command(argv),
+            "argv": argv,
+            "machine": machine(args.device),
+            "threads": torch.get_num_threads(),
+            "commit": git_commit(),
+            "torch": torch.__version__,
+            "backbone": name,
+            "seed": args.seed,
+            "quick": args.quick,
+            **{k: v for k, v in result.items() if k not in ("ratios", "notes")},
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(record, indent=2, allow_nan=False))
     return result
 
 

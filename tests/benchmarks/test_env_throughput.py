@@ -1,0 +1,71 @@
+"""The env throughput benchmark's --quick mode runs end to end and writes every issue-12 ratio key as valid JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "env_throughput.py"
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("env_throughput", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow  # about 10-20 s on 2 loaded cores: 3 env counts x 2 twins, a single-env loop and a PPO rollout
+def test_quick_json_has_every_ratio_key(
+    tiny_qwen_dir: Path, tiny_latent_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = load_script()
+    out = tmp_path / "nested" / "quick.json"
+    argv = ["--quick", "--backbone-dir", str(tiny_qwen_dir), "--latent-dir", str(tiny_latent_dir), "--threads", "1",
+            "--json", str(out)]
+    module.main(argv)
+
+    # Strict JSON: no NaN / Infinity, which json.loads would otherwise accept.
+    record = json.loads(out.read_text(), parse_constant=lambda name: pytest.fail(f"non-JSON constant {name}"))
+    assert set(module.RATIO_KEYS) == {
+        "env_over_raw_episode_64", "env_over_raw_decode_64", "latent_over_token_step_64", "latent_over_token_step_8",
+        "group_prefill_speedup_8", "train_over_env_16",
+    }
+    for key in module.RATIO_KEYS:
+        assert key in record, key
+        value = record[key]
+        if value is None:
+            assert key in record["notes"] and record["notes"][key], f"{key} is null without a note"
+        else:
+            assert isinstance(value, float) and math.isfinite(value) and value > 0, (key, value)
+    # No shared-prefill path exists yet: the key must say so, not carry a made-up number.
+    assert record["group_prefill_speedup_8"] is None
+    assert "not implemented" in record["notes"]["group_prefill_speedup_8"]
+    assert sorted(r["num_envs"] for r in record["rows"]) == [8, 16, 64]
+    assert record["train"]["num_envs"] == 16 and record["train"]["fair_start"] is True
+    assert record["train"]["timed_steps"] == 16 * record["train"]["n_steps"]
+    assert record["quick"] is True and record["threads"] == 1
+    assert record["command"].startswith("python benchmarks/env_throughput.py --quick")
+    assert record["commit"] and record["machine"]
+
+    printed = capsys.readouterr().out
+    for key in module.RATIO_KEYS:
+        assert f"| {key} |" in printed
+    assert "| group_prefill_speedup_8 | null |" in printed
+    assert "command: " in printed and "machine: " in printed and "threads 1" in printed
+
+
+def test_quick_sets_small_sizes_and_explicit_flags_win() -> None:
+    module = load_script()
+    quick = module.parse_args(["--quick", "--steps", "4"])
+    assert quick.steps == 4 and quick.reply_tokens == 8 and quick.repeats == 1 and quick.train_n_steps == 8
+    full = module.parse_args([])
+    assert full.steps == 64 and full.reply_tokens == 32 and full.train_n_steps is None
+    with pytest.raises(SystemExit):
+        module.parse_args(["--num-samples", "16"])  # fewer prompts than the 64 rows the keys need
