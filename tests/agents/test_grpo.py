@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Sequence
 
 import numpy as np
 import pytest
+import torch
 
 from lam_agents.envs import make_vec_env
 from lam_agents.grpo import GRPO
+from lam_envs.data.types import Sample
+from lam_envs.rewards.base import JudgeResult
 
 
 def _episodes(returns: list[float], group_size: int) -> list[dict[str, Any]]:
@@ -33,15 +37,49 @@ def test_group_advantages_and_loss_weights(grpo: GRPO) -> None:
         assert np.allclose(grpo._token_weights(lengths), expected)  # max_reply_tokens = 4
 
 
-def test_rollouts_pin_each_group_to_one_prompt_and_learn(grpo: GRPO) -> None:
+class ReplyCodeJudge:
+    """A judge whose score depends on every character of the reply, so that a group's replies get different returns
+    (the rule judge gives the tiny model's gibberish 0 each time, and equal returns teach GRPO nothing)."""
+
+    task = "mmrole"
+    dimensions = ("fluency",)
+
+    def score(self, samples: Sequence[Sample], replies: Sequence[str]) -> list[JudgeResult]:
+        return [JudgeResult({"fluency": float(sum(map(ord, r)) % 11)}, {"fluency": 10.0}) for r in replies]
+
+
+def test_rollouts_pin_each_group_to_one_prompt_and_learn(tiny_env_kwargs: dict[str, Any]) -> None:
+    venv = make_vec_env("lam/MMRole-Latent-v0", 4, 0, {**tiny_env_kwargs, "reward": ReplyCodeJudge()})
+    # A large step size, so that the KL to the reference after one update is far above float32 rounding.
+    grpo = GRPO("MlpPolicy", venv, learning_rate=0.01, group_size=2, groups_per_update=2, batch_size=8, n_epochs=1,
+                seed=0, device="cpu")
+    before = {k: v.clone() for k, v in grpo.policy.state_dict().items()}
     grpo.learn(24)
-    groups: dict[int, set[str]] = {}
-    for row, ep in enumerate(grpo._episodes):
-        assert 1 <= len(ep["actions"]) <= 4 and len(ep["obs"]) == len(ep["actions"])
+    assert grpo.num_timesteps >= 24 and grpo._n_updates >= 2  # n_epochs=1: one update per rollout of <= 16 tokens
+    # The last rollout: groups_per_update groups of group_size replies each, every one starting from its group's prompt.
+    assert len(grpo._episodes) == grpo.groups_per_update * grpo.group_size
+    groups: dict[int, set[bytes]] = {}
+    for ep in grpo._episodes:
+        assert 1 <= len(ep["actions"]) <= 4 and len(ep["obs"]) == len(ep["actions"]) == len(ep["logp"])
+        assert np.isfinite(ep["logp"]).all() and (ep["logp"] <= 0).all() and np.isfinite(ep["return"])
         groups.setdefault(ep["group"], set()).add(ep["obs"][0].tobytes())
     # Every reply of a group starts from the same prompt (the same first observation h_0).
-    assert groups and all(len(first) == 1 for first in groups.values())
-    assert grpo.num_timesteps >= 24
+    assert sorted(groups) == list(range(grpo.groups_per_update)) and all(len(f) == 1 for f in groups.values())
+    # The update moved the policy's action head; the reference (the policy as training began) stayed where it was.
+    after = grpo.policy.state_dict()
+    assert any("action_net" in k and not torch.equal(before[k], after[k]) for k in before)
+    assert grpo._reference is not None
+    assert all(torch.equal(before[k], v) for k, v in grpo._reference.state_dict().items())
+    # The last update's statistics are logged, finite, and computed from that update's replies.
+    logged = grpo.logger.name_to_value
+    for key in ("train/loss", "train/kl_k3", "train/clip_fraction", "train/group_return_mean"):
+        assert key in logged and math.isfinite(logged[key]), key
+    returns = [e["return"] for e in grpo._episodes]
+    assert logged["train/group_return_mean"] == pytest.approx(np.mean(returns))
+    assert logged["train/reply_tokens_mean"] == pytest.approx(np.mean([len(e["actions"]) for e in grpo._episodes]))
+    assert logged["train/zero_std_groups"] < grpo.groups_per_update and logged["train/loss"] != 0
+    # k3 >= 0 for every token, and > 0 here: the first update moved the policy away from the frozen reference.
+    assert logged["train/kl_k3"] > 0 and 0 <= logged["train/clip_fraction"] <= 1
 
 
 def test_bad_settings_are_refused(tiny_env_kwargs: dict[str, Any]) -> None:

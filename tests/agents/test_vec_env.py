@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from sb3_contrib import MaskablePPO
 from sb3_contrib.common.maskable.utils import get_action_masks, is_masking_supported
 from stable_baselines3 import PPO
@@ -30,15 +31,35 @@ def test_sb3_step_contract_and_terminal_observation(tiny_env_kwargs: dict[str, A
     assert seen_done
 
 
+def _learns(model: Any, steps: int) -> None:
+    """``model.learn(steps)`` moves the policy's parameters and leaves finite advantages and returns in its buffer."""
+    before = {k: v.clone() for k, v in model.policy.state_dict().items()}
+    model.learn(steps)
+    after = model.policy.state_dict()
+    moved = [k for k in before if not torch.equal(before[k], after[k])]
+    assert any("action_net" in k for k in moved), f"learn() left the action head unchanged; moved: {moved}"
+    buffer = model.rollout_buffer
+    assert buffer.full and model.num_timesteps >= steps
+    assert np.isfinite(buffer.advantages).all() and np.isfinite(buffer.returns).all()
+    assert np.abs(buffer.advantages).max() > 0  # random-judge rewards and an untrained critic: never all zero
+    obs = buffer.observations.reshape(-1, model.observation_space.shape[0])  # flattened by the update
+    assert len(obs) == model.n_steps * model.n_envs and np.isfinite(obs).all() and np.abs(obs).sum() > 0
+
+
 def test_maskable_ppo_and_ppo_run(tiny_env_kwargs: dict[str, Any]) -> None:
     venv = ConversationVecEnv.make("lam/PCogAlign-Token-v0", num_envs=2, **tiny_env_kwargs)
     assert is_masking_supported(venv)
     venv.reset()
     masks = get_action_masks(venv)
     assert masks.shape == (2, venv.action_space.n) and masks.any(axis=1).all()
-    MaskablePPO("MlpPolicy", venv, n_steps=8, batch_size=8, n_epochs=1, seed=0, device="cpu").learn(16)
+    maskable = MaskablePPO("MlpPolicy", venv, n_steps=8, batch_size=8, n_epochs=1, seed=0, device="cpu")
+    _learns(maskable, 16)
+    # Every action MaskablePPO took was allowed by the mask it was given for that step.
+    taken = maskable.rollout_buffer.actions.astype(np.int64).reshape(-1)
+    allowed = maskable.rollout_buffer.action_masks.reshape(-1, venv.action_space.n).astype(bool)
+    assert allowed[np.arange(len(taken)), taken].all()
     latent = ConversationVecEnv.make("lam/MMRole-Latent-v0", num_envs=2, **tiny_env_kwargs)
-    PPO("MlpPolicy", latent, n_steps=8, batch_size=8, n_epochs=1, seed=0, device="cpu").learn(16)
+    _learns(PPO("MlpPolicy", latent, n_steps=8, batch_size=8, n_epochs=1, seed=0, device="cpu"), 16)
 
 
 def test_actions_of_the_wrong_shape_are_refused_where_they_are_passed(tiny_env_kwargs: dict[str, Any]) -> None:
