@@ -21,6 +21,7 @@ def main() -> None:
     parser.add_argument("--group-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--env-kwargs", default="{}", help="env keywords as JSON")
+    parser.add_argument("--out", default="runs/example_grpo.zip", help="where the trained model is saved")
     args = parser.parse_args()
     venv = make_vec_env(args.env, 2 * args.group_size, args.seed, json.loads(args.env_kwargs))
     # The fair start: the policy begins at the prior (latent) or the LM head (token); GRPO's k3 KL pulls toward it.
@@ -30,7 +31,7 @@ def main() -> None:
                  policy_kwargs={"start_head": start_head_spec(parts), "net_arch": [64, 64]})
     load_start_weights(model.policy, parts)
     model.learn(args.steps, progress_bar=True)
-    model.save("runs/example_grpo.zip")
+    model.save(args.out)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import logging
 import platform
 import signal
 import threading
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -229,7 +230,9 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     callbacks += extra_callbacks or []
     remaining = config.steps - model.num_timesteps
     try:
-        with _stop_on_signals(saver):
+        with _stop_on_signals(saver), warnings.catch_warnings():
+            # SB3's progress bar is tqdm.rich, which tqdm flags as experimental on every run: not ours to fix.
+            warnings.filterwarnings("ignore", message="rich is experimental")
             if remaining > 0:
                 model.learn(remaining, callback=CallbackList(callbacks), progress_bar=config.progress_bar,
                             tb_log_name=config.algo, reset_num_timesteps=checkpoint is None)

@@ -90,7 +90,7 @@ def test_run_writes_checkpoints_tensorboard_and_full_config(tmp_path: Path, tiny
     obs = np.zeros((1, model.observation_space.shape[0]), dtype=np.float32)
     assert model.predict(obs)[0].shape == (1,)
     final, _ = load_agent(run_dir)
-    # The saved weights round-trip: the loaded final policy equals the checkpoint's only where training left it.
+    # A checkpoint holds the same architecture as the final model (the values round-trip: test_saved_weights_round_trip).
     for (name, a), (_, b) in zip(final.policy.state_dict().items(), model.policy.state_dict().items()):
         assert a.shape == b.shape, name
 

@@ -1,0 +1,65 @@
+"""The learning study: paired start/end scores, resumable runs, rliable statistics and the audit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from lam_agents.learning import (
+    LearningConfig,
+    degenerate_patterns,
+    diversity,
+    iqm_ci,
+    run_study,
+    steps_to_reach,
+)
+
+SMALL_PPO = {"n_steps": 8, "batch_size": 16, "n_epochs": 1}
+
+
+def test_study_runs_resumes_and_summarizes(tmp_path: Path, tiny_env_kwargs: dict[str, Any]) -> None:
+    config = LearningConfig(tasks=("mmrole",), algos=("ppo",), seeds=(0, 1), steps=32, n_envs=2, n_eval=2,
+                            samples_per_prompt=2, splits=("test_id",), env_kwargs=tiny_env_kwargs,
+                            hyperparams={"ppo": SMALL_PPO}, bootstrap_reps=50, out=str(tmp_path / "study"))
+    rows = run_study(config, command="test", progress=False)
+    assert {(r["action_space"], r["split"]) for r in rows} == {("latent", "test_id"), ("token", "test_id")}
+    for r in rows:
+        for key in ("task", "algo", "action_space", "seeds", "start_iqm", "final_iqm", "final_ci", "improvement_ci",
+                    "steps_to_token_final"):
+            assert key in r
+        assert r["seeds"] == [0, 1] and r["final_ci"][0] <= r["final_iqm"] <= r["final_ci"][1]
+    latent = next(r for r in rows if r["action_space"] == "latent")
+    assert 0.0 <= latent["p_latent_over_token"] <= 1.0
+    summary = json.loads((tmp_path / "study" / "summary.json").read_text())
+    assert len(summary) == 2 and (tmp_path / "study" / "curves.png").is_file()
+    assert "Reward-hacking audit" in (tmp_path / "study" / "summary.md").read_text()
+    result = tmp_path / "study" / "runs" / "ppo_mmrole_latent_s0" / "result.json"
+    stamp = result.stat().st_mtime_ns
+    run_study(config, command="test", progress=False)  # finished runs are kept and skipped
+    assert result.stat().st_mtime_ns == stamp
+    saved = json.loads(result.read_text())
+    assert len(saved["start"]["test_id"]["replies"]) == 2 and len(saved["curve"]) == 10
+
+
+def test_degenerate_patterns() -> None:
+    assert degenerate_patterns("ok.", False) == {"very_short"}
+    assert "repetition" in degenerate_patterns("the red cat the red cat the red cat sat", False)
+    assert "lists_colours_or_shapes" in degenerate_patterns("red blue green yellow purple things here now", False)
+    assert "cut_at_limit" in degenerate_patterns("a perfectly fine reply that was cut", True)
+    assert degenerate_patterns("I see a red circle in the top left corner.", False) == set()
+
+
+def test_diversity_and_steps_to_reach() -> None:
+    d = diversity([["a b c", "a b c"], ["x y", "z w"]])
+    assert d["distinct_replies"] == pytest.approx(0.75) and 0 < d["distinct_1"] <= 1
+    assert steps_to_reach(np.array([0.1, 0.3, 0.5, np.nan]), 0.3, 400) == 200
+    assert steps_to_reach(np.array([0.1, 0.2]), 0.9, 100) is None
+
+
+def test_iqm_ci_brackets_the_point() -> None:
+    point, (lo, hi) = iqm_ci(np.array([0.1, 0.2, 0.3, 0.4, 0.5]), reps=200)
+    assert lo <= point <= hi and point == pytest.approx(0.3)
