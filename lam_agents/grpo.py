@@ -231,7 +231,7 @@ class GRPO(OnPolicyAlgorithm):
         if self.loss_type == "grpo":
             per_reply = 1.0 / (n * lengths)
         elif self.loss_type == "dr_grpo":
-            max_len = inner_env(self.env).venv.config.max_reply_tokens  # type: ignore[arg-type]
+            max_len = env_parts(self.env).max_reply_tokens  # type: ignore[arg-type]
             per_reply = np.full(n, 1.0 / (n * max_len))
         else:
             per_reply = np.full(n, 1.0 / lengths.sum())

@@ -89,6 +89,14 @@ class TrainConfig:
     """Replace the run already in ``out`` (refused when ``out`` holds files and neither this nor ``resume`` is set)."""
     resume: bool = False
     """Continue the run in ``out`` from its latest checkpoint (``steps`` stays the run's total)."""
+    workers: int = 1
+    """Ray rollout workers (1: the env runs in this process); each holds ``n_envs / workers`` rows."""
+    ray_address: str | None = None
+    """Ray cluster to join with ``workers > 1`` (``None``: start a local Ray)."""
+    worker_cpus: float = 1.0
+    """CPUs each rollout worker reserves (and its torch threads)."""
+    worker_gpus: float = 0.0
+    """GPUs each rollout worker reserves (1: its own GPU; with env keyword ``device="cuda"``)."""
 
     def __post_init__(self) -> None:
         self.algo = algo_spec(self.algo).name
@@ -110,6 +118,8 @@ class TrainConfig:
         if self.overwrite and self.resume:
             raise ValueError("pass either overwrite (start again) or resume (continue), not both")
         check_device(self.device)
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers <= 0:
+            raise ValueError(f"workers={self.workers!r} must be a positive integer")
         spec = algo_spec(self.algo)
         if (self.fair_start or self.kl_beta) and not spec.fair_start:
             fair = ", ".join(n for n, s in _all_specs().items() if s.fair_start)
@@ -210,7 +220,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     if config.resume:
         _check_same_run(config, read_run(out))
     params, n_envs = resolve_hyperparams(config)
-    venv = make_vec_env(config.env_id, n_envs, config.seed, config.env_kwargs)
+    venv = make_vec_env(config.env_id, n_envs, config.seed, config.env_kwargs, workers=config.workers,
+                        ray_settings=_ray_settings(config))
     model = build_model(config, venv, params)
     checkpoint = rd.latest_checkpoint(out) if config.resume else None
     if checkpoint is not None:
@@ -244,6 +255,14 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     rd.stamp_model(out / MODEL_FILE, config.env_id, config.algo)
     logger.info("saved %s to %s", config.algo, out / MODEL_FILE)
     return out
+
+
+def _ray_settings(config: TrainConfig) -> Any:
+    if config.workers == 1:
+        return None
+    from lam_agents.ray_workers import RaySettings
+
+    return RaySettings(address=config.ray_address, worker_cpus=config.worker_cpus, worker_gpus=config.worker_gpus)
 
 
 def _check_same_run(config: TrainConfig, run: dict[str, Any]) -> None:

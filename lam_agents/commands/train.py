@@ -28,6 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its latest checkpoint (same settings; --steps is the total)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="Ray rollout workers, each with n_envs/workers rows (default 1: no Ray)")
+    p.add_argument("--ray-address", default=None, help="Ray cluster to join (default: start a local Ray)")
+    p.add_argument("--worker-cpus", type=float, default=1.0, help="CPUs each rollout worker reserves")
+    p.add_argument("--worker-gpus", type=float, default=0.0, help="GPUs each rollout worker reserves")
     p.set_defaults(func=run)
 
 
@@ -46,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
             env_id=args.env, algo=args.algo, steps=args.steps, seed=args.seed, hyperparams=args.hyperparams,
             n_envs=args.n_envs, fair_start=args.fair_start, kl_beta=args.kl_beta, out=out, env_kwargs=env_kwargs,
             checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, progress_bar=not args.no_progress,
-            device=args.device, overwrite=args.overwrite, resume=args.resume,
+            device=args.device, overwrite=args.overwrite, resume=args.resume, workers=args.workers,
+            ray_address=args.ray_address, worker_cpus=args.worker_cpus, worker_gpus=args.worker_gpus,
         )
     except ValueError as exc:
         raise SystemExit(f"lam train: {exc}") from None
