@@ -65,6 +65,23 @@ def config_from_args(args: argparse.Namespace):
     )
 
 
+def _distributed_state():
+    """accelerate's process state when started by ``accelerate launch`` with more than one process, else ``None``.
+
+    It starts the ``torch.distributed`` group (gloo on CPU, NCCL on GPUs) that the training loop averages
+    gradients over (:mod:`lam_envs.latent.loop`); lam_envs itself never imports accelerate.
+    """
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    try:
+        from accelerate import PartialState
+    except ImportError:
+        raise SystemExit("lam pretrain under several processes needs accelerate: pip install 'lam-gym[scale]'") from None
+    return PartialState()
+
+
 def run(args: argparse.Namespace) -> int:
     import json
     import time
@@ -77,15 +94,22 @@ def run(args: argparse.Namespace) -> int:
     from lam_envs.latent.pipeline import DEFAULT_STAGES, run_pretrain
 
     torch.set_num_threads(args.threads)
+    state = _distributed_state()
     config = config_from_args(args)
     stages: list[str] = []
     for s in args.stages:
         stages += list(DEFAULT_STAGES) if s == "all" else [s]
     backbone = Backbone(BackboneConfig(args.backbone or default_backbone_dir()))
-    print(f"pretraining stages {stages} into {args.out} with {json.dumps(config.to_dict())}")
+    if state is not None and not state.is_main_process:
+        args.no_progress = True
+    if state is None or state.is_main_process:
+        where = f" on {state.num_processes} processes" if state is not None else ""
+        print(f"pretraining stages {stages} into {args.out}{where} with {json.dumps(config.to_dict())}")
     started = time.perf_counter()
     final = run_pretrain(backbone, args.out, config, stages, resume=args.resume, progress=not args.no_progress)
     seconds = time.perf_counter() - started
+    if state is not None and not state.is_main_process:
+        return 0
     print(f"done in {seconds:.0f} s: {final}")
     if args.install:
         note = {"config": config.to_dict(), "stages": stages, "seconds": round(seconds, 1), "threads": args.threads,

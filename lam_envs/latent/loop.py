@@ -3,6 +3,13 @@
 A killed run resumes from ``<stage dir>/partial.pt`` (model, optimizer, batch-sampling generator, step and log), so
 the resumed run continues exactly as the uninterrupted one would have. The file holds tensors and plain containers
 only and is read with ``weights_only=True``: a crafted one is refused, never run.
+
+**Data-parallel.** Under ``accelerate launch`` (or any ``torch.distributed`` process group) every process holds the
+whole model and the frozen backbone, draws the same global batch from the same generator, computes the loss on its
+contiguous share of the rows (:func:`shard_rows`) and averages the trainable parameters' gradients with one
+all-reduce before the clip and the step; the frozen backbone has no gradients and is never synced. Rank 0 alone
+writes the log and the checkpoints; the partial checkpoint holds the global generator state, so a run resumes on
+any number of processes. This module imports no accelerate: the caller starts the process group.
 """
 
 from __future__ import annotations
@@ -67,6 +74,70 @@ class LoopConfig:
             return self.learning_rate * (step + 1) / warmup
         progress = (step - warmup) / max(1, self.steps - warmup)
         return self.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _world() -> tuple[int, int]:
+    """``(rank, world_size)`` of the running ``torch.distributed`` group, ``(0, 1)`` without one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (and without a process group): the process that writes files."""
+    return _world()[0] == 0
+
+
+def barrier() -> None:
+    """Wait for every process (nothing without a process group)."""
+    import torch.distributed as dist
+
+    if _world()[1] > 1:
+        dist.barrier()
+
+
+def shard_rows(rows: torch.Tensor) -> torch.Tensor:
+    """This process's contiguous share of a global batch's row indices (all of them without a process group).
+
+    Raises:
+        ValueError: if the batch does not split evenly (unequal shards would weight the ranks' means unequally).
+    """
+    rank, world = _world()
+    if world == 1:
+        return rows
+    if len(rows) % world:
+        raise ValueError(f"batch_size={len(rows)} does not split over {world} processes; use a multiple of {world}")
+    return rows.tensor_split(world)[rank]
+
+
+def _average_gradients(params: list[nn.Parameter]) -> None:
+    import torch.distributed as dist
+
+    world = _world()[1]
+    if world == 1:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for p, g in zip(params, grads):
+        p.grad = flat[offset:offset + g.numel()].view_as(g).clone()
+        offset += g.numel()
+
+
+def _mean_over_processes(metrics: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The metrics averaged over the processes (equal shards: the global batch's means for row-mean losses)."""
+    import torch.distributed as dist
+
+    values = torch.stack([v.detach().float().reshape(()) for v in metrics.values()])
+    world = _world()[1]
+    if world > 1:
+        dist.all_reduce(values)
+        values /= world
+    return {k: float(v) for k, v in zip(metrics, values)}
 
 
 LossFn = Callable[[torch.Generator], dict[str, torch.Tensor]]
@@ -148,7 +219,8 @@ def train_loop(
     if partial is not None and partial.exists():
         start, rows = _resume(partial, model, optimizer, generator, config)
         logger.info("%s: resuming from step %d (%s)", name, start, partial)
-    if run_dir is not None:
+    main = is_main_process()
+    if run_dir is not None and main:
         run_dir.mkdir(parents=True, exist_ok=True)
     model.train()
     bar = tqdm(range(start, config.steps), desc=name, disable=not progress, unit="step", initial=start,
@@ -159,22 +231,25 @@ def train_loop(
             group["lr"] = lr
         metrics = loss_fn(generator)
         metrics["loss"].backward()
+        _average_gradients(params)
         nn.utils.clip_grad_norm_(params, config.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if step % config.log_every == 0 or step == config.steps - 1:
-            row = {"step": float(step), "lr": lr, **{k: float(v.detach()) for k, v in metrics.items()}}
+            row = {"step": float(step), "lr": lr, **_mean_over_processes(metrics)}
             rows.append(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}")
-            if run_dir is not None:
+            if run_dir is not None and main:
                 _write_csv(run_dir / LOG_NAME, rows)
         done = step + 1
-        if partial is not None and config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.steps:
+        if (partial is not None and main and config.checkpoint_every and done % config.checkpoint_every == 0
+                and done < config.steps):
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "generator": generator.get_state(), "step": done, "log": rows}
             torch.save(state, partial.with_suffix(".tmp"))
             partial.with_suffix(".tmp").replace(partial)  # atomic: a kill mid-write leaves the last good one
     model.eval()
-    if partial is not None and partial.is_file():
+    barrier()  # every rank has finished reading the partial checkpoint before rank 0 removes it
+    if partial is not None and main and partial.is_file():
         partial.unlink()
     return rows

@@ -37,7 +37,7 @@ from lam_envs.latent.features import (
     sample_example,
     save_features,
 )
-from lam_envs.latent.loop import PARTIAL_NAME
+from lam_envs.latent.loop import PARTIAL_NAME, barrier, is_main_process
 from lam_envs.latent.model import LatentActionModel, latent_config_for, new_latent_model
 from lam_envs.latent.stages import (
     JointStageConfig,
@@ -141,7 +141,8 @@ def _features(backbone: Backbone, config: PretrainConfig, out: Path, resume: boo
         paired = extract_features(backbone, paired_ex, with_text_twin=True, desc="paired features", **kw)
         text = extract_features(backbone, text_ex, desc="text features", **kw) if text_ex else None
         n_task = len(task_ex)
-        save_features(path, paired, text, n_task)
+        if is_main_process():  # under data-parallel every rank extracts the same features; one writes them
+            save_features(path, paired, text, n_task)
     # The task examples are the first rows of the paired set (see pretrain_examples).
     return {"paired": paired, "text": text, "task": paired.split(n_task)[0] if n_task else None}
 
@@ -181,8 +182,11 @@ def run_pretrain(
     if not todo:
         raise ValueError("no stage to run")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "pretrain.json").write_text(json.dumps({"config": config.to_dict(), "stages": todo}, indent=1))
+    main = is_main_process()  # under `accelerate launch` only rank 0 writes; every rank trains (see latent.loop)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "pretrain.json").write_text(json.dumps({"config": config.to_dict(), "stages": todo}, indent=1))
+    barrier()
     feats = _features(backbone, config, out, resume, progress)
 
     earlier = [s for s in STAGES[: STAGES.index(todo[0])] if (out / s / WEIGHTS_NAME).is_file()]
@@ -204,8 +208,9 @@ def run_pretrain(
             model = LatentActionModel.from_pretrained(stage_dir, device=backbone.device)
             logger.info("stage %s already finished; loaded %s", stage, stage_dir)
             continue
-        if not resume and (stage_dir / PARTIAL_NAME).is_file():
+        if not resume and main and (stage_dir / PARTIAL_NAME).is_file():
             (stage_dir / PARTIAL_NAME).unlink()
+        barrier()
         kw = {"run_dir": stage_dir, "progress": progress}
         if stage == "projector":
             log = projector_stage(model, feats["paired"], config.projector, **kw)
@@ -217,16 +222,20 @@ def run_pretrain(
             if feats["task"] is None:
                 raise ValueError("task SFT needs task examples; set data.task_share > 0")
             log = sft_stage(model, backbone, feats["task"], config.sft, **kw)
-        model.save_pretrained(stage_dir)
+        if main:
+            model.save_pretrained(stage_dir)
+        barrier()
         summary[stage] = log[-1] if log else {}
         logger.info("stage %s done: %s", stage, summary[stage])
     final = out / "final"
-    if final.exists():
-        shutil.rmtree(final)
-    model.save_pretrained(final)
-    record = json.loads((out / "pretrain.json").read_text())
-    record["last_log_rows"] = summary
-    (out / "pretrain.json").write_text(json.dumps(record, indent=1))
+    if main:
+        if final.exists():
+            shutil.rmtree(final)
+        model.save_pretrained(final)
+        record = json.loads((out / "pretrain.json").read_text())
+        record["last_log_rows"] = summary
+        (out / "pretrain.json").write_text(json.dumps(record, indent=1))
+    barrier()
     return final
 
 

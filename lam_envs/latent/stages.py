@@ -23,7 +23,7 @@ from torch import nn
 from lam_envs.backbone.adapter import Backbone
 from lam_envs.latent.features import Features
 from lam_envs.latent.inverse import gumbel_straight_through, usage_entropy
-from lam_envs.latent.loop import LoopConfig, train_loop
+from lam_envs.latent.loop import LoopConfig, shard_rows, train_loop
 from lam_envs.latent.model import LatentActionModel
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,8 @@ class SFTStageConfig(LoopConfig):
 
 
 def _rows(n: int, config: LoopConfig, generator: torch.Generator) -> torch.Tensor:
-    return torch.randint(n, (config.batch_size,), generator=generator, device=generator.device)
+    """The global batch's rows, drawn alike on every process; this process's share under data-parallel."""
+    return shard_rows(torch.randint(n, (config.batch_size,), generator=generator, device=generator.device))
 
 
 def world_model_ce(
