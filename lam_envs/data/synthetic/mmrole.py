@@ -17,7 +17,6 @@ in-distribution test; the 4 held-out characters appear only in :attr:`Split.TEST
 from __future__ import annotations
 
 import functools
-import logging
 
 import numpy as np
 
@@ -39,10 +38,9 @@ from lam_envs.data.synthetic.grammar import (
 )
 from lam_envs.data.synthetic.questions import Question, question_text, random_question
 from lam_envs.data.synthetic.roster import CHARACTERS, CharacterSpec
-from lam_envs.data.synthetic.seeding import check_n, sample_rng, split_indices
+from lam_envs.data.synthetic.seeding import generate_samples, split_indices, split_samples
 from lam_envs.data.types import Sample, Split, Turn
 
-logger = logging.getLogger(__name__)
 
 MMROLE_SIZES: dict[Split, int] = {Split.SFT: 4000, Split.RL: 3200, Split.TEST_ID: 800, Split.TEST_OOD: 800}
 """Samples per split (the in-distribution pool is 8000 samples cut 50/40/10; the OOD pool has 800)."""
@@ -345,20 +343,17 @@ def _make_sample(spec: CharacterSpec, rng: np.random.Generator, sample_id: str, 
     return Sample(sample_id, "mmrole", scene, tuple(turns), spec.profile, reference, split, scene)
 
 
+def _plan(split: Split, seed: int) -> tuple[str, tuple[CharacterSpec, ...], tuple[int, ...]]:
+    if split is Split.TEST_OOD:
+        return "test_ood", HELD_OUT_CHARACTERS, tuple(range(MMROLE_SIZES[Split.TEST_OOD]))
+    pool_size = sum(MMROLE_SIZES[s] for s in MMROLE_FRACTIONS)
+    indices = split_indices(seed, "mmrole", pool_size, tuple(MMROLE_FRACTIONS.items()))[split]
+    return "train", IN_DISTRIBUTION_CHARACTERS, indices
+
+
 @functools.lru_cache(maxsize=16)
 def _samples(split: Split, seed: int, n: int) -> tuple[Sample, ...]:
-    if split is Split.TEST_OOD:
-        pool, chars, indices = "test_ood", HELD_OUT_CHARACTERS, tuple(range(MMROLE_SIZES[Split.TEST_OOD]))
-    else:
-        pool, chars = "train", IN_DISTRIBUTION_CHARACTERS
-        pool_size = sum(MMROLE_SIZES[s] for s in MMROLE_FRACTIONS)
-        indices = split_indices(seed, "mmrole", pool_size, tuple(MMROLE_FRACTIONS.items()))[split]
-    out = []
-    for i in indices[:n]:
-        rng = sample_rng(seed, "mmrole", pool, i)
-        out.append(_make_sample(chars[i % len(chars)], rng, f"mmrole-{seed}-{pool}-{i:05d}", split))
-    logger.debug("generated %d synthetic mmrole samples for %s (seed %d)", len(out), split.value, seed)
-    return tuple(out)
+    return generate_samples("mmrole", split, seed, n, _plan, _make_sample)
 
 
 def mmrole_samples(split: Split | str, *, seed: int = 0, n: int | None = None) -> list[Sample]:
@@ -375,6 +370,4 @@ def mmrole_samples(split: Split | str, *, seed: int = 0, n: int | None = None) -
     Raises:
         ValueError: if the split is unknown or ``n`` exceeds the split's size.
     """
-    split = Split.parse(split)
-    n = check_n(n, MMROLE_SIZES[split], "mmrole", split)
-    return list(_samples(split, seed, n))
+    return split_samples("mmrole", MMROLE_SIZES, _samples, split, seed, n)

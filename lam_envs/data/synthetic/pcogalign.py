@@ -18,7 +18,6 @@ in :attr:`Split.TEST_OOD`.
 from __future__ import annotations
 
 import functools
-import logging
 
 import numpy as np
 
@@ -35,11 +34,10 @@ from lam_envs.data.synthetic.grammar import (
     scene_summary,
 )
 from lam_envs.data.synthetic.roster import INDIVIDUALS, IndividualSpec
-from lam_envs.data.synthetic.seeding import check_n, sample_rng, split_indices
+from lam_envs.data.synthetic.seeding import generate_samples, split_indices, split_samples
 from lam_envs.data.synthetic.situations import SITUATIONS, SituationSpec
 from lam_envs.data.types import Sample, Split, Turn, UserProfile
 
-logger = logging.getLogger(__name__)
 
 PCOGALIGN_SIZES: dict[Split, int] = {Split.SFT: 3000, Split.RL: 1200, Split.TEST_ID: 800, Split.TEST_OOD: 800}
 """Samples per split (SFT and RL are 50% and 20% of a 6000-sample training pool)."""
@@ -192,21 +190,18 @@ def _make_sample(person: IndividualSpec, rng: np.random.Generator, sample_id: st
     return Sample(sample_id, "pcogalign", scene, (Turn("user", person.name, query),), profile, reference, split, scene)
 
 
+def _plan(split: Split, seed: int) -> tuple[str, tuple[IndividualSpec, ...], tuple[int, ...]]:
+    if split is Split.TEST_OOD:
+        return "test_ood", HELD_OUT_INDIVIDUALS, tuple(range(PCOGALIGN_SIZES[split]))
+    if split is Split.TEST_ID:
+        return "test_id", IN_DISTRIBUTION_INDIVIDUALS, tuple(range(PCOGALIGN_SIZES[split]))
+    indices = split_indices(seed, "pcogalign", _TRAIN_POOL, tuple(PCOGALIGN_FRACTIONS.items()))[split]
+    return "train", IN_DISTRIBUTION_INDIVIDUALS, indices
+
+
 @functools.lru_cache(maxsize=16)
 def _samples(split: Split, seed: int, n: int) -> tuple[Sample, ...]:
-    if split is Split.TEST_OOD:
-        pool, people, indices = "test_ood", HELD_OUT_INDIVIDUALS, tuple(range(PCOGALIGN_SIZES[split]))
-    elif split is Split.TEST_ID:
-        pool, people, indices = "test_id", IN_DISTRIBUTION_INDIVIDUALS, tuple(range(PCOGALIGN_SIZES[split]))
-    else:
-        pool, people = "train", IN_DISTRIBUTION_INDIVIDUALS
-        indices = split_indices(seed, "pcogalign", _TRAIN_POOL, tuple(PCOGALIGN_FRACTIONS.items()))[split]
-    out = []
-    for i in indices[:n]:
-        rng = sample_rng(seed, "pcogalign", pool, i)
-        out.append(_make_sample(people[i % len(people)], rng, f"pcogalign-{seed}-{pool}-{i:05d}", split))
-    logger.debug("generated %d synthetic pcogalign samples for %s (seed %d)", len(out), split.value, seed)
-    return tuple(out)
+    return generate_samples("pcogalign", split, seed, n, _plan, _make_sample)
 
 
 def pcogalign_samples(split: Split | str, *, seed: int = 0, n: int | None = None) -> list[Sample]:
@@ -224,9 +219,7 @@ def pcogalign_samples(split: Split | str, *, seed: int = 0, n: int | None = None
     Raises:
         ValueError: if the split is unknown or ``n`` exceeds the split's size.
     """
-    split = Split.parse(split)
-    n = check_n(n, PCOGALIGN_SIZES[split], "pcogalign", split)
-    return list(_samples(split, seed, n))
+    return split_samples("pcogalign", PCOGALIGN_SIZES, _samples, split, seed, n)
 
 
 assert set(_SCENE_NOUNS) == set(LOCATIONS), "every scene background needs a noun phrase"

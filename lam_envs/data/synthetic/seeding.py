@@ -4,17 +4,30 @@ Each generated sample belongs to a *pool* (e.g. the in-distribution pool of MMRo
 generator is seeded by ``(seed, task, pool, index)``, so a sample is the same whichever split, ``n`` or order it
 is asked for in, and nothing depends on global RNG state. The in-distribution splits are then cut from the pool's
 indices with :func:`lam_envs.data.splits.split_by_fraction`, seeded by ``(seed, task)``.
+
+:func:`generate_samples` is the one loop both task generators run: each task says only which pool, members and
+indices a split draws (its *plan*) and how one sample is made from a member and its generator.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Mapping
+import logging
+from typing import Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
 from lam_envs.data.splits import split_by_fraction
-from lam_envs.data.types import Split, Task
+from lam_envs.data.types import Sample, Split, Task
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M")
+SplitPlan = Callable[[Split, int], "tuple[str, Sequence[M], Sequence[int]]"]
+"""``(split, seed) -> (pool, members, indices)``: the pool a split is drawn from, the members (personas) its samples
+cycle through, and the pool indices of the split's samples in order."""
+MakeSample = Callable[[M, np.random.Generator, str, Split], Sample]
+"""``(member, rng, sample_id, split) -> Sample``: one sample of a task from a member and its own generator."""
 
 _TASK_CODES: dict[str, int] = {"mmrole": 1, "pcogalign": 2, "paired": 3, "text": 4}
 _POOL_CODES: dict[str, int] = {"train": 1, "test_id": 2, "test_ood": 3, "corpus": 4}
@@ -55,3 +68,34 @@ def check_n(n: int | None, available: int, task: str, split: Split) -> int:
             f"(use n <= {available}, or another seed for fresh samples)"
         )
     return n
+
+
+def generate_samples(
+    task: str, split: Split, seed: int, n: int, plan: SplitPlan, make_sample: MakeSample
+) -> tuple[Sample, ...]:
+    """The first ``n`` samples of ``split``: sample ``i`` of the split's pool is made from member ``i`` (cycling)
+    with generator :func:`sample_rng` ``(seed, task, pool, i)`` and id ``<task>-<seed>-<pool>-<i:05d>``."""
+    pool, members, indices = plan(split, seed)
+    out = [
+        make_sample(members[i % len(members)], sample_rng(seed, task, pool, i), f"{task}-{seed}-{pool}-{i:05d}", split)
+        for i in indices[:n]
+    ]
+    logger.debug("generated %d synthetic %s samples for %s (seed %d)", len(out), task, split.value, seed)
+    return tuple(out)
+
+
+def split_samples(
+    task: str,
+    sizes: Mapping[Split, int],
+    generate: Callable[[Split, int, int], tuple[Sample, ...]],
+    split: Split | str,
+    seed: int,
+    n: int | None,
+) -> list[Sample]:
+    """Parse ``split``, resolve ``n`` against ``sizes`` (:func:`check_n`) and return ``generate(split, seed, n)``.
+
+    Raises:
+        ValueError: if the split is unknown or ``n`` exceeds the split's size.
+    """
+    split = Split.parse(split)
+    return list(generate(split, seed, check_n(n, sizes[split], task, split)))
