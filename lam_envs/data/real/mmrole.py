@@ -53,12 +53,14 @@ from lam_envs.data.real.errors import DatasetError, ErrorPolicy, LoadReport, OnE
 from lam_envs.data.real.records import (
     ImageChecker,
     RawRecord,
+    check_unique,
+    collect_samples,
     duplicate_ids,
     expand_paths,
     get_field,
     get_record_id,
     get_str,
-    read_records,
+    read_all,
     require_mapping,
 )
 from lam_envs.data.splits import MMROLE_FRACTIONS, split_by_fraction
@@ -303,13 +305,13 @@ def load_mmrole_with_report(
         if ood_dialogues is None:
             raise ValueError("split 'test_ood' needs ood_dialogues (e.g. dialogues/out-of-distribution/comment.json)")
         report.files = expand_paths(ood_dialogues, "MMRole dialogue")
-        chosen = _read_all(report.files, policy)
+        chosen = read_all(report.files, policy)
         duplicates = duplicate_ids(chosen)
     else:
         if dialogues is None:
             raise ValueError(f"split {split.value!r} needs dialogues (e.g. dialogues/in-distribution/comment/)")
         report.files = expand_paths(dialogues, "MMRole dialogue")
-        records = _read_all(report.files, policy)
+        records = read_all(report.files, policy)
         duplicates = duplicate_ids(records)
         chosen = split_by_fraction(records, MMROLE_FRACTIONS, seed)[split]
     if on_error == "raise":
@@ -319,27 +321,10 @@ def load_mmrole_with_report(
         for err in (e for e in profile_map.values() if isinstance(e, DatasetError)):
             logger.warning("%s; the records of this character will be skipped", err)
     images = ImageChecker(Path(image_root), allow_outside_root=allow_outside_root)
-    samples: list[Sample] = []
-    report.records = len(chosen)
-    for rec in chosen:
-        if rec.value is None:  # a JSONL line that did not parse; already handled by the policy
-            continue
-        try:
-            record_samples = _record_samples(rec, profile_map, images, split, duplicates)
-        except DatasetError as err:
-            policy.handle(err)
-            continue
-        if not record_samples:
-            report.unanswered += 1
-        samples.extend(record_samples)
-    report.samples = len(samples)
-    policy.finish(logger)
+    samples = collect_samples(
+        chosen, lambda rec: _record_samples(rec, profile_map, images, split, duplicates), report, policy, logger
+    )
     return samples, report
-
-
-def _read_all(files: list[Path], policy: ErrorPolicy) -> list[RawRecord]:
-    return [rec for file in files for rec in read_records(file, policy)]
-
 
 
 def _record_samples(
@@ -351,12 +336,7 @@ def _record_samples(
 ) -> list[Sample]:
     obj = require_mapping(rec, rec.value, "the record")
     rid = get_record_id(rec, obj)
-    if (rec.file, rec.index) in duplicates:
-        other = duplicates[(rec.file, rec.index)]
-        raise rec.error(
-            "duplicate_id", f"id {rid!r} is already used by record #{other.index} of {other.file}",
-            "give every dialogue a unique id",
-        )
+    check_unique(rec, rid, duplicates, "give every dialogue a unique id")
     image_rel = get_str(rec, obj, "image")
     turns, character = _parse_turns(rec, obj)
     if character is None:

@@ -44,16 +44,18 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from lam_envs.data.real.errors import DatasetError, ErrorPolicy, LoadReport, OnError
+from lam_envs.data.real.errors import ErrorPolicy, LoadReport, OnError
 from lam_envs.data.real.records import (
     ImageChecker,
     RawRecord,
+    check_unique,
+    collect_samples,
     duplicate_ids,
     expand_paths,
     get_field,
     get_record_id,
     get_str,
-    read_records,
+    read_all,
     require_mapping,
 )
 from lam_envs.data.splits import PCOGALIGN_FRACTIONS, split_by_fraction
@@ -126,21 +128,13 @@ def load_pcogalign_with_report(
         }[split]
         raise ValueError(f"split {split.value!r} needs the {option} file (e.g. {example}); it was not given")
     report.files = expand_paths(source, "PCogAlignBench")
-    records = [rec for file in report.files for rec in read_records(file, policy)]
+    records = read_all(report.files, policy)
     duplicates = duplicate_ids(records)
     chosen = split_by_fraction(records, PCOGALIGN_FRACTIONS, seed)[split] if split in PCOGALIGN_FRACTIONS else records
     images = ImageChecker(Path(image_root), allow_outside_root=allow_outside_root)
-    samples: list[Sample] = []
-    report.records = len(chosen)
-    for rec in chosen:
-        if rec.value is None:  # a JSONL line that did not parse; already handled by the policy
-            continue
-        try:
-            samples.append(_record_sample(rec, images, split, duplicates))
-        except DatasetError as err:
-            policy.handle(err)
-    report.samples = len(samples)
-    policy.finish(logger)
+    samples = collect_samples(
+        chosen, lambda rec: [_record_sample(rec, images, split, duplicates)], report, policy, logger
+    )
     return samples, report
 
 
@@ -155,12 +149,7 @@ def _record_sample(
 ) -> Sample:
     obj = require_mapping(rec, rec.value, "the record")
     rid = get_record_id(rec, obj, default=f"{rec.file.stem}-{rec.index}")
-    if (rec.file, rec.index) in duplicates:
-        other = duplicates[(rec.file, rec.index)]
-        raise rec.error(
-            "duplicate_id", f"id {rid!r} is already used by record #{other.index} of {other.file}",
-            "give every record a unique id (or none: the file name and position are used)",
-        )
+    check_unique(rec, rid, duplicates, "give every record a unique id (or none: the file name and position are used)")
     role_set = _role_set(rec, get_field(rec, obj, "individual_RoleSet"))
     query = get_str(rec, obj, "query").strip()
     image = require_mapping(rec, get_field(rec, obj, "image"), "field 'image'")

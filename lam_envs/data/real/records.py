@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+import logging
+from typing import Any, Callable, Iterable, Sequence
 
 from lam_envs.data.images import ImageLoadError, open_image, resolve_image_path
-from lam_envs.data.real.errors import DatasetError, ErrorPolicy
+from lam_envs.data.real.errors import DatasetError, ErrorPolicy, LoadReport
+from lam_envs.data.types import Sample
 
 DATA_SUFFIXES: tuple[str, ...] = (".json", ".jsonl")
 
@@ -120,6 +122,59 @@ def read_records(path: Path, policy: ErrorPolicy) -> list[RawRecord]:
             "wrap the records in a list, or pass the file that holds the records",
         )
     return [RawRecord(path, i, value) for i, value in enumerate(data)]
+
+
+def read_all(files: list[Path], policy: ErrorPolicy) -> list[RawRecord]:
+    """Every record of ``files`` (see :func:`read_records`), in file order."""
+    return [rec for file in files for rec in read_records(file, policy)]
+
+
+def check_unique(rec: RawRecord, rid: str, duplicates: dict[tuple[Path, int], RawRecord], fix: str) -> None:
+    """Raise a ``duplicate_id`` error if ``rec`` repeats an earlier record's id (see :func:`duplicate_ids`)."""
+    if (rec.file, rec.index) in duplicates:
+        other = duplicates[(rec.file, rec.index)]
+        raise rec.error("duplicate_id", f"id {rid!r} is already used by record #{other.index} of {other.file}", fix)
+
+
+def collect_samples(
+    chosen: list[RawRecord],
+    record_samples: Callable[[RawRecord], list[Sample]],
+    report: LoadReport,
+    policy: ErrorPolicy,
+    logger: logging.Logger,
+) -> list[Sample]:
+    """The samples of the records of a split: the one record loop every real loader runs.
+
+    Lines that did not parse are passed over (the policy has them already); a bad record goes to the policy; a valid
+    record that yields no sample counts as ``unanswered``. Fills in the report's ``records`` and ``samples`` and
+    finishes the policy (which logs what was skipped to ``logger``).
+
+    Args:
+        chosen: the split's records.
+        record_samples: validates one record and returns its samples; raises :class:`DatasetError` if it is bad.
+        report: the load's report.
+        policy: the load's error policy.
+        logger: the loader's logger.
+
+    Raises:
+        DatasetError: for a bad record in ``"raise"`` mode.
+    """
+    samples: list[Sample] = []
+    report.records = len(chosen)
+    for rec in chosen:
+        if rec.value is None:  # a JSONL line that did not parse; already handled by the policy
+            continue
+        try:
+            from_record = record_samples(rec)
+        except DatasetError as err:
+            policy.handle(err)
+            continue
+        if not from_record:
+            report.unanswered += 1
+        samples.extend(from_record)
+    report.samples = len(samples)
+    policy.finish(logger)
+    return samples
 
 
 def duplicate_ids(records: list[RawRecord]) -> dict[tuple[Path, int], RawRecord]:
