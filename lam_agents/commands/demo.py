@@ -1,9 +1,10 @@
 """``lam demo``: the README's main job on the embedded default.
 
 It shows one sample of each task, then trains PPO from the fair start on the latent and the token twin of both
-tasks (3 seeds, a small fixed budget: :meth:`~lam_agents.compare.CompareConfig.quick`), evaluates every run on the
-in- and out-of-distribution test splits with the rule judges, and prints the comparison table. Results, the exact
-command and a learning-curve PNG are written under ``--out``.
+tasks (3 seeds, a small fixed budget: :meth:`~lam_agents.learning.LearningConfig.quick`), scores every run on the
+in-distribution test split before and after training (same prompts, same sampling seeds) and prints, per task and
+twin, start → end with 95% CIs (IQM over seeds, rliable). Results, the exact command, the reward-hacking audit and
+learning curves with CI bands are written under ``--out``.
 """
 
 from __future__ import annotations
@@ -23,31 +24,45 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import logging
+    import sys
 
     from lam_agents.commands import data
-    from lam_agents.compare import CompareConfig, run_comparison
+    from lam_agents.learning import LearningConfig, format_rows, run_study
 
     # Each run's full config and log already go to its run.json; on the console the progress bar and the table
     # are the result.
     logging.getLogger("lam_agents").setLevel(logging.WARNING)
+    logging.getLogger("lam_envs").setLevel(logging.WARNING)
+    from transformers.utils import logging as hf_logging
 
-    overrides: dict = {"out": str(args.out / "compare")}
+    hf_logging.disable_progress_bar()  # transformers' per-load "Loading weights" bar, once per run
+    hf_logging.set_verbosity_error()
+
+    overrides: dict = {"out": str(args.out / "learning")}
     if args.steps is not None:
         overrides["steps"] = args.steps
     if args.seeds is not None:
         overrides["seeds"] = tuple(args.seeds)
     if args.tasks is not None:
         overrides["tasks"] = tuple(args.tasks)
-    config = CompareConfig.quick(**overrides)
+    config = LearningConfig.quick(**overrides)
     for task in config.tasks:
         print(f"\n=== {task}: a sample of the RL split (image saved under {args.out / task}) ===")
         data.run(argparse.Namespace(task=task, n=1, split="rl", seed=0, out=args.out / task, source="synthetic"))
     print(
         f"\n=== PPO from the fair start, latent vs token: {len(config.tasks)} task(s) x 2 action spaces x "
-        f"{len(config.seeds)} seeds, {config.steps} env steps each ===",
+        f"{len(config.seeds)} seeds, {config.steps} env steps each; each run is scored on {config.n_eval} test "
+        f"prompts x {config.samples_per_prompt} replies before and after training ===",
         flush=True,
     )
-    _, table = run_comparison(config)
-    print(f"\nJudge ratio vs the reference (1.0 = as good as the reference), mean ± std over seeds:\n\n{table}")
-    print(f"\nresults, command and learning curves: {Path(config.out) / 'results.md'}")
+    rows = run_study(config, command="lam " + " ".join(sys.argv[1:]))
+    print("\nJudge ratio vs the reference (1.0 = as good as the reference): IQM over seeds, 95% stratified-bootstrap "
+          "CIs (rliable); improvement = end - start of each seed on the same prompts\n")
+    print(format_rows(rows))
+    for r in rows:
+        lo, hi = r["improvement_ci"]
+        verdict = "improved" if lo > 0 else ("got worse" if hi < 0 else "no change shown")
+        print(f"  {r['task']:<9} {r['action_space']:<6} {r['start_iqm']:.3f} -> {r['final_iqm']:.3f}  "
+              f"({r['improvement_iqm']:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}]: {verdict})")
+    print(f"\nresults, command, audit and learning curves: {Path(config.out) / 'summary.md'}")
     return 0

@@ -8,9 +8,15 @@ from lam_agents.cli import main
 
 
 @pytest.mark.slow
-def test_demo_trains_both_action_spaces_and_prints_the_comparison(tmp_path: Path, capsys) -> None:
-    assert main(["demo", "--steps", "128", "--seeds", "0", "--tasks", "pcogalign", "--out", str(tmp_path)]) == 0
+def test_demo_trains_both_action_spaces_and_prints_start_to_end(tmp_path: Path, capsys) -> None:
+    argv = ["demo", "--steps", "128", "--seeds", "0", "1", "--tasks", "pcogalign", "--out", str(tmp_path)]
+    assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "| pcogalign | ppo | latent |" in out and "| pcogalign | ppo | token |" in out
-    assert (tmp_path / "compare" / "results.md").exists() and (tmp_path / "compare" / "curves.png").exists()
+    assert "| pcogalign | ppo | latent | test_id | 2 |" in out and "| pcogalign | ppo | token | test_id | 2 |" in out
+    assert "95% CI [" in out and " -> " in out
+    study = tmp_path / "learning"
+    assert (study / "summary.md").exists() and (study / "curves.png").exists() and (study / "summary.json").exists()
     assert list((tmp_path / "pcogalign").glob("*.png"))
+    # A second demo keeps the finished runs (resumable) and prints the same table.
+    assert main(argv) == 0
+    assert "| pcogalign | ppo | latent | test_id | 2 |" in capsys.readouterr().out
