@@ -155,9 +155,12 @@ def run_one(config: LearningConfig, task: str, algo: str, kind: str, seed: int) 
                        checkpoint_every=0, progress_bar=False, tensorboard=False, verbose=0, overwrite=True)
     _, n_envs = resolve_hyperparams(base)
 
+    # All of a split's prompts in one batch (up to 64 rows): batched decoding costs little more than one row.
+    eval_rows = max(n_envs, min(config.n_eval, 64))
+
     def score_all(model: Any) -> dict[str, Any]:
         return {s: evaluate_policy(model, eid, config.env_kwargs, s, config.n_eval, config.samples_per_prompt, seed,
-                                   n_envs) for s in config.splits}
+                                   eval_rows) for s in config.splits}
 
     start = _StartScore(score_all)
     curve = CurveCallback()
