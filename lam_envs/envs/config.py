@@ -65,6 +65,10 @@ class ConversationConfig:
     """Sample among the ``top_k`` most likely tokens only (``None``: all) when ``decoding="sample"``."""
     observation: ObservationMode = "embedding"
     """``"embedding"``: flat float32 context embedding h_t; ``"dict"``: embedding, image and reply token ids."""
+    progress_feature: bool = False
+    """Append the share of the reply budget already used, ``len(reply) / max_reply_tokens`` in [0, 1], to the
+    embedding observation (which becomes d + 1 floats): h_t alone does not say how many tokens are left, which a
+    value function of a length-limited reply needs."""
     obs_bound: float = 100.0
     """h_t is clipped to ``[-obs_bound, obs_bound]`` (a final-normed state stays far inside it; this is a guard)."""
     obs_image_size: int = 64
