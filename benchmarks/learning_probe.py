@@ -101,6 +101,8 @@ def main() -> None:
         "test_id_start": None if start is None else round(start.total[0], 4),
         "test_id_end": round(end.total[0], 4),
         "reply_tokens_end": round(end.mean_reply_tokens, 1),
+        "dims_start": None if start is None else {d: round(v[0], 3) for d, v in start.dimensions.items()},
+        "dims_end": {d: round(v[0], 3) for d, v in end.dimensions.items()},
         "sample_reply_end": end.replies[:1],
         **{k.split("/")[1] + "_2nd_half": round(float(np.mean([r[k] for r in half if k in r])), 4)
            for k in keys if any(k in r for r in half)},

@@ -10,7 +10,9 @@ How (exactly): a fair-start policy computes its action logits as ``start(obs) + 
 ``start`` is a frozen copy of that head (its weights are copied from the env's models and saved with the policy) and
 ``residual`` is SB3's usual trainable linear action head over the MLP latent, initialised to **zero** (weight and bias).
 At step 0 the policy is therefore exactly the pretrained behaviour, and everything RL learns is a residual on top.
-The value head and the MLP are SB3's defaults. The policy classes subclass SB3's ``ActorCriticPolicy`` (PPO, A2C,
+The MLP is SB3's default; the value head starts at zero (``zero_value_head``, default on), because SB3's
+gain-1 value head begins with outputs spread wider than the judged reward itself (explained variance about -1.2 for
+the first 20k steps on MMRole-Latent, ``benchmarks/results/learning_probe``), and that noise enters every advantage. The policy classes subclass SB3's ``ActorCriticPolicy`` (PPO, A2C,
 TRPO, GRPO) and sb3-contrib's ``MaskableActorCriticPolicy`` (MaskablePPO); the start head is rebuilt from a small
 JSON-able spec (``policy_kwargs["start_head"]``), so ``PPO.load`` restores it.
 
@@ -211,7 +213,7 @@ class FairStartPolicy(FairStartMixin, ActorCriticPolicy):
     """
 
     def __init__(self, observation_space: Any, action_space: Any, lr_schedule: Any,
-                 start_head: dict[str, Any] | None = None, zero_value_head: bool = False, **kwargs: Any) -> None:
+                 start_head: dict[str, Any] | None = None, zero_value_head: bool = True, **kwargs: Any) -> None:
         self._fair_start_init(start_head, zero_value_head and start_head is not None)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
         self._fair_start_build(lr_schedule)
@@ -221,7 +223,7 @@ class MaskableFairStartPolicy(FairStartMixin, MaskableActorCriticPolicy):
     """sb3-contrib's maskable ``MlpPolicy`` with a frozen start head (MaskablePPO); masks apply after the sum."""
 
     def __init__(self, observation_space: Any, action_space: Any, lr_schedule: Any,
-                 start_head: dict[str, Any] | None = None, zero_value_head: bool = False, **kwargs: Any) -> None:
+                 start_head: dict[str, Any] | None = None, zero_value_head: bool = True, **kwargs: Any) -> None:
         self._fair_start_init(start_head, zero_value_head and start_head is not None)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
         self._fair_start_build(lr_schedule)

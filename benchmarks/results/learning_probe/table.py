@@ -1,0 +1,18 @@
+"""Regenerate the ablation rows from runs.jsonl: python benchmarks/results/learning_probe/table.py"""
+import json
+from pathlib import Path
+
+here = Path(__file__).parent
+rows = [json.loads(l) for l in (here / "runs.jsonl").read_text().splitlines() if l.strip()]
+print("| tag | env | algo | seed | steps | overrides / env_kwargs | train first→last 20% | test_id start→end | EV 2nd half | approx_kl | clip | s |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    f = lambda k, n=3: "-" if r.get(k) is None else f"{r[k]:.{n}f}"
+    ov = json.dumps(r["overrides"]).replace("|", "/") + (" " + json.dumps(r["env_kwargs"]) if r["env_kwargs"] else "")
+    if r.get("kl_beta"):
+        ov += f" kl_beta={r['kl_beta']}"
+    ev = f("explained_variance_2nd_half", 2)
+    kl = f("approx_kl_2nd_half", 4) if "approx_kl_2nd_half" in r else f("kl_k3_2nd_half", 4)
+    print(f"| {r['tag']} | {r['env'].split('/')[1]} | {r['algo']} | {r['seed']} | {r['steps']} | {ov} | "
+          f"{f('train_first')}→{f('train_last')} | {f('test_id_start')}→{f('test_id_end')} | {ev} | {kl} | "
+          f"{f('clip_fraction_2nd_half', 3)} | {r['seconds']:.0f} |")
