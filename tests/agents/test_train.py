@@ -57,7 +57,7 @@ def test_each_algorithm_trains_on_all_four_envs(algo: str, tmp_path: Path, tiny_
 
 def test_hyperparams_env_entry_default_and_user_file(tmp_path: Path) -> None:
     assert load_hyperparams("ppo", "lam/MMRole-Token-v0")["learning_rate"] == 1.0e-4
-    assert load_hyperparams("PPO", "lam/MMRole-Latent-v0")["learning_rate"] == 3.0e-4
+    assert load_hyperparams("PPO", "lam/MMRole-Latent-v0")["learning_rate"] == 1.0e-3
     user = tmp_path / "mine.yml"
     user.write_text("lam/MMRole-Latent-v0:\n  n_steps: 7\n")
     assert load_hyperparams("ppo", "lam/MMRole-Latent-v0", user) == {"n_steps": 7}
