@@ -16,3 +16,17 @@ for r in rows:
     print(f"| {r['tag']} | {r['env'].split('/')[1]} | {r['algo']} | {r['seed']} | {r['steps']} | {ov} | "
           f"{f('train_first')}→{f('train_last')} | {f('test_id_start')}→{f('test_id_end')} | {ev} | {kl} | "
           f"{f('clip_fraction_2nd_half', 3)} | {r['seconds']:.0f} |")
+
+print("\n| tag | env | algo | seeds | mean Δ train (last−first 20%) | mean Δ test_id | EV | approx_kl |")
+print("|---|---|---|---|---|---|---|---|")
+groups: dict = {}
+for r in rows:
+    groups.setdefault((r["tag"], r["env"].split("/")[1], r["algo"], r["steps"]), []).append(r)
+for (tag, env, algo, steps), rs in groups.items():
+    dtr = [r["train_last"] - r["train_first"] for r in rs]
+    dte = [r["test_id_end"] - r["test_id_start"] for r in rs if r.get("test_id_start") is not None]
+    ev = [r.get("explained_variance_2nd_half") for r in rs if r.get("explained_variance_2nd_half") is not None]
+    kl = [r.get("approx_kl_2nd_half", r.get("kl_k3_2nd_half")) for r in rs]
+    m = lambda xs: "-" if not xs else f"{sum(xs) / len(xs):+.3f}"  # noqa: E731
+    print(f"| {tag} ({steps}) | {env} | {algo} | {','.join(str(r['seed']) for r in rs)} | {m(dtr)} | {m(dte)} | "
+          f"{'-' if not ev else f'{sum(ev) / len(ev):.2f}'} | {sum(kl) / len(kl):.4f} |")
