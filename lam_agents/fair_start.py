@@ -10,7 +10,9 @@ How (exactly): a fair-start policy computes its action logits as ``start(obs) + 
 ``start`` is a frozen copy of that head (its weights are copied from the env's models and saved with the policy) and
 ``residual`` is SB3's usual trainable linear action head over the MLP latent, initialised to **zero** (weight and bias).
 At step 0 the policy is therefore exactly the pretrained behaviour, and everything RL learns is a residual on top.
-The value head and the MLP are SB3's defaults. The policy classes subclass SB3's ``ActorCriticPolicy`` (PPO, A2C,
+The MLP is SB3's default; the value head starts at zero (``zero_value_head``, default on), because SB3's
+gain-1 value head begins with outputs spread wider than the judged reward itself (explained variance about -1.2 for
+the first 20k steps on MMRole-Latent, ``benchmarks/results/learning_probe``), and that noise enters every advantage. The policy classes subclass SB3's ``ActorCriticPolicy`` (PPO, A2C,
 TRPO, GRPO) and sb3-contrib's ``MaskableActorCriticPolicy`` (MaskablePPO); the start head is rebuilt from a small
 JSON-able spec (``policy_kwargs["start_head"]``), so ``PPO.load`` restores it.
 
@@ -115,11 +117,13 @@ class StartPlusResidual(nn.Module):
         latent_dim: Width of the MLP's actor latent.
         num_actions: Size of the action space.
         start: The frozen start head (prior or LM head).
+        hidden_size: d, the width of h_t at the front of the observation.
     """
 
-    def __init__(self, latent_dim: int, num_actions: int, start: nn.Module) -> None:
+    def __init__(self, latent_dim: int, num_actions: int, start: nn.Module, hidden_size: int) -> None:
         super().__init__()
         self.latent_dim = latent_dim
+        self.hidden_size = hidden_size
         self.residual = nn.Linear(latent_dim, num_actions)
         nn.init.zeros_(self.residual.weight)
         nn.init.zeros_(self.residual.bias)
@@ -127,8 +131,9 @@ class StartPlusResidual(nn.Module):
 
     def start_logits(self, obs: torch.Tensor) -> torch.Tensor:
         """(B, d) observations -> (B, A) logits of the pretrained behaviour (no gradient)."""
+        # An observation may carry features after h_t (e.g. the env's progress_feature); the start head reads h_t.
         with torch.no_grad():
-            return self.start(obs.float()).float()
+            return self.start(obs[..., : self.hidden_size].float()).float()
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         return self.residual(latent[..., : self.latent_dim]) + self.start_logits(latent[..., self.latent_dim :])
@@ -137,9 +142,10 @@ class StartPlusResidual(nn.Module):
 class FairStartMixin:
     """Turns an SB3 actor-critic policy into a fair-start one (see the module docstring)."""
 
-    def _fair_start_init(self, spec: dict[str, Any] | None) -> None:
+    def _fair_start_init(self, spec: dict[str, Any] | None, zero_value_head: bool) -> None:
         # Before nn.Module.__init__ runs (it builds the network through _build_mlp_extractor below).
         object.__setattr__(self, "start_head_spec", spec)
+        object.__setattr__(self, "zero_value_head", zero_value_head)
 
     def _build_mlp_extractor(self) -> None:
         super()._build_mlp_extractor()  # type: ignore[misc]
@@ -154,8 +160,16 @@ class FairStartMixin:
             return
         latent = int(self.mlp_extractor.mlp.latent_dim_pi)  # type: ignore[attr-defined]
         num_actions = int(self.action_space.n)  # type: ignore[attr-defined]
-        self.action_net = StartPlusResidual(latent, num_actions, build_start_head(self.start_head_spec))
+        self.action_net = StartPlusResidual(latent, num_actions, build_start_head(self.start_head_spec),
+                                            int(self.start_head_spec["hidden_size"]))
         self.action_net.to(self.device)  # type: ignore[attr-defined]
+        if self.zero_value_head:
+            # The judged reward is a ratio in [0, 1] with a spread of about 0.1 between replies, while SB3's value
+            # head (orthogonal, gain 1) starts with outputs spread ~5x wider over the observations: its noise would
+            # swamp the advantages until it is fit. Starting it at a constant makes the first updates plain
+            # REINFORCE with a baseline (advantage normalisation removes the constant).
+            nn.init.zeros_(self.value_net.weight)  # type: ignore[attr-defined]
+            nn.init.zeros_(self.value_net.bias)  # type: ignore[attr-defined]
         # The optimizer was built over the replaced head: rebuild it over the trainable parameters.
         trainable = [p for p in self.parameters() if p.requires_grad]  # type: ignore[attr-defined]
         self.optimizer = self.optimizer_class(  # type: ignore[attr-defined]
@@ -181,6 +195,7 @@ class FairStartMixin:
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()  # type: ignore[misc]
         data["start_head"] = self.start_head_spec
+        data["zero_value_head"] = self.zero_value_head
         return data
 
 
@@ -192,12 +207,14 @@ class FairStartPolicy(FairStartMixin, ActorCriticPolicy):
         action_space: The env's ``Discrete`` action space.
         lr_schedule: SB3's learning-rate schedule.
         start_head: The spec from :func:`start_head_spec`; ``None`` gives a plain ``MlpPolicy``.
+        zero_value_head: Start the value head at zero (weight and bias), so the critic's initial noise does not
+            enter the advantages (fair-start policies only).
         **kwargs: ``ActorCriticPolicy``'s keywords.
     """
 
     def __init__(self, observation_space: Any, action_space: Any, lr_schedule: Any,
-                 start_head: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        self._fair_start_init(start_head)
+                 start_head: dict[str, Any] | None = None, zero_value_head: bool = True, **kwargs: Any) -> None:
+        self._fair_start_init(start_head, zero_value_head and start_head is not None)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
         self._fair_start_build(lr_schedule)
 
@@ -206,8 +223,8 @@ class MaskableFairStartPolicy(FairStartMixin, MaskableActorCriticPolicy):
     """sb3-contrib's maskable ``MlpPolicy`` with a frozen start head (MaskablePPO); masks apply after the sum."""
 
     def __init__(self, observation_space: Any, action_space: Any, lr_schedule: Any,
-                 start_head: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        self._fair_start_init(start_head)
+                 start_head: dict[str, Any] | None = None, zero_value_head: bool = True, **kwargs: Any) -> None:
+        self._fair_start_init(start_head, zero_value_head and start_head is not None)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
         self._fair_start_build(lr_schedule)
 

@@ -210,6 +210,12 @@ def _reward(name: str, value: Any) -> Any:
     return value
 
 
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}={value!r} is {_a(value)}; pass True or False")
+    return bool(value)
+
+
 def checked(default: Any, check: Any) -> Any:
     """A dataclass field with ``default`` whose value ``check(name, value)`` validates (and normalises)."""
     return field(default=default, metadata={"check": check})
@@ -263,6 +269,10 @@ class ConversationConfig:
     """Sample among the ``top_k`` most likely tokens only (``None``: all) when ``decoding="sample"``."""
     observation: ObservationMode = checked("embedding", Choice(("embedding", "dict")))
     """``"embedding"``: flat float32 context embedding h_t; ``"dict"``: embedding, image and reply token ids."""
+    progress_feature: bool = checked(False, _flag)
+    """Append the share of the reply budget already used, ``len(reply) / max_reply_tokens`` in [0, 1], to the
+    embedding observation (which becomes d + 1 floats): h_t alone does not say how many tokens are left, which a
+    value function of a length-limited reply needs."""
     obs_bound: float = checked(100.0, Float(low=0.0, low_open=True, hint=" (Gymnasium needs finite bounds)"))
     """h_t is clipped to ``[-obs_bound, obs_bound]`` (a final-normed state stays far inside it; this is a guard)."""
     obs_image_size: int = checked(64, Int(low=64, high=MAX_OBS_IMAGE_SIZE, hint=" pixels"))

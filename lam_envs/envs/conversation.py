@@ -66,7 +66,9 @@ class ConversationEnv(gym.Env, EzPickle):
     clipped to ``obs_bound`` (100 by default; a final-normed state stays well inside it). With
     ``observation="dict"``: ``{"embedding": that Box, "image": Box(0, 255, (S, S, 3), uint8),
     "reply_ids": Box(0, V-1, (max_reply_tokens,), int64) padded with the pad id, "reply_length": Box(0,
-    max_reply_tokens, (1,), int64)}``.
+    max_reply_tokens, (1,), int64)}``. With ``progress_feature=True`` the embedding gets one more float,
+    ``len(reply) / max_reply_tokens`` in [0, 1] (bounds ``[-obs_bound]*d + [0]`` to ``[obs_bound]*d + [1]``): how
+    much of the reply budget is used, which h_t does not say and a value function needs.
 
     ## Rewards
 
@@ -110,7 +112,7 @@ class ConversationEnv(gym.Env, EzPickle):
     ``samples`` / ``dataset`` (real data: a list of samples or the loader's keywords), ``split`` (``"rl"`` by
     default), ``num_samples``, ``data_seed``, ``reward`` (``"rule"``, an ``LLMJudgeConfig`` or any ``Reward``),
     ``max_reply_tokens``, ``decoding`` / ``temperature`` / ``top_k`` (latent token choice), ``observation``,
-    ``obs_bound``, ``obs_image_size``, ``mask_top_p``, ``step_penalty``, ``truncation_penalty``,
+    ``progress_feature``, ``obs_bound``, ``obs_image_size``, ``mask_top_p``, ``step_penalty``, ``truncation_penalty``,
     ``success_threshold``, ``judge_failure_reward`` and ``prompt_style``. Each is checked on construction (type,
     finiteness, range), with an error that names it; ``decoding``, ``temperature`` and ``top_k`` apply to latent envs
     only and a token env rejects them (``latent_model`` is accepted and unused, so one set of keywords builds both
@@ -134,6 +136,7 @@ class ConversationEnv(gym.Env, EzPickle):
     ## Version History
 
     * v0: initial version (embedded tiny Qwen2.5-VL, synthetic tasks, rule judges, K = 128 codes).
+      Later added, off by default so v0's observations are unchanged: ``progress_feature``.
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}

@@ -23,6 +23,10 @@ def observation_space(setup: Setup) -> spaces.Space:
     config = setup.config
     d = setup.backbone.hidden_size
     embedding = spaces.Box(-config.obs_bound, config.obs_bound, shape=(d,), dtype=np.float32)
+    if config.progress_feature:
+        low = np.append(np.full(d, -config.obs_bound, dtype=np.float32), np.float32(0.0))
+        high = np.append(np.full(d, config.obs_bound, dtype=np.float32), np.float32(1.0))
+        embedding = spaces.Box(low, high, dtype=np.float32)
     if config.observation == "embedding":
         return embedding
     side = config.obs_image_size
@@ -47,10 +51,19 @@ def _image_array(sample: Sample, side: int) -> np.ndarray:
     return array
 
 
+def embedding_observations(batch: ReplyBatch) -> np.ndarray:
+    """(B, d) context embeddings, or (B, d + 1) with the used share of the reply budget when ``progress_feature``."""
+    config = batch.setup.config
+    if not config.progress_feature:
+        return batch.embeddings.copy()
+    used = np.array([min(len(r), config.max_reply_tokens) for r in batch.replies], dtype=np.float32)
+    return np.concatenate([batch.embeddings, (used / config.max_reply_tokens)[:, None]], axis=1)
+
+
 def row_observation(batch: ReplyBatch, row: int) -> Any:
     """Row ``row``'s current observation (a copy: later steps never change it)."""
     setup = batch.setup
-    embedding = batch.embeddings[row].copy()
+    embedding = embedding_observations(batch)[row]
     if setup.config.observation == "embedding":
         return embedding
     limit = setup.config.max_reply_tokens

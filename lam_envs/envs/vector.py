@@ -20,7 +20,7 @@ from lam_envs.envs import render as rendering
 from lam_envs.envs.config import ConversationConfig, Int, check_action_kind, check_task
 from lam_envs.envs.conversation import SEED_HIGH, check_options
 from lam_envs.envs.core import ReplyBatch, Setup
-from lam_envs.envs.spaces import observation_space, reset_info, row_observation, step_info
+from lam_envs.envs.spaces import embedding_observations, observation_space, reset_info, row_observation, step_info
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class ConversationVectorEnv(VectorEnv):
 
     def _observations(self) -> Any:
         if self.config.observation == "embedding":
-            return self.batch.embeddings.copy()
+            return embedding_observations(self.batch)
         out = create_empty_array(self.single_observation_space, self.num_envs)
         return concatenate(
             self.single_observation_space, [row_observation(self.batch, r) for r in range(self.num_envs)], out

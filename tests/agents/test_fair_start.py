@@ -49,3 +49,22 @@ def test_kl_penalty_lowers_rewards_once_the_policy_moved(tiny_env_kwargs: dict[s
     assert (seen["after"] < seen["before"]).all()
     with pytest.raises(ValueError, match="beta"):
         StartKLPenalty(0.0)
+
+
+def test_value_head_starts_at_zero_and_start_head_ignores_progress(tiny_env_kwargs: dict[str, Any]) -> None:
+    # With progress_feature the observation is [h_t; used share]: the start head reads h_t only, and the untrained
+    # policy still equals the prior; the value head starts at exactly zero (the default).
+    env_id = "lam/MMRole-Latent-v0"
+    venv = make_vec_env(env_id, 2, 0, {**tiny_env_kwargs, "progress_feature": True})
+    config = TrainConfig(env_id=env_id, algo="ppo", fair_start=True, out="unused", tensorboard=False, verbose=0)
+    model = build_model(config, venv, {"n_steps": 8, "batch_size": 16,
+                                       "policy_kwargs": {"net_arch": [8, 8]}})
+    parts = env_parts(venv)
+    obs = torch.as_tensor(venv.reset())
+    d = parts.backbone.hidden_size
+    assert obs.shape == (2, d + 1)
+    expected = parts.world_model.prior_logits(obs[:, :d]).detach()
+    got = model.policy.get_distribution(obs).distribution.logits
+    assert torch.allclose(torch.log_softmax(got, -1), torch.log_softmax(expected, -1), atol=1e-5)
+    assert torch.equal(model.policy.predict_values(obs), torch.zeros(2, 1))
+    assert model.policy._get_constructor_parameters()["zero_value_head"] is True

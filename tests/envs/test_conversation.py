@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import gymnasium as gym
+from gymnasium.utils.env_checker import check_env
 import numpy as np
 import pytest
 import torch
@@ -135,6 +136,23 @@ def test_dict_observation(env_kwargs: dict[str, Any]) -> None:
     obs, *_ = env.step(9)
     assert obs["reply_ids"][0] == 9 and obs["reply_length"][0] == 1 and env.observation_space.contains(obs)
     np.testing.assert_array_equal(obs["embedding"], env._batch.embeddings[0])
+
+
+def test_progress_feature_appends_the_used_share_of_the_reply(env_kwargs: dict[str, Any]) -> None:
+    env = make(env_kwargs, progress_feature=True, max_reply_tokens=4)
+    d = env.setup.backbone.hidden_size
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (d + 1,) and obs[-1] == 0.0 and env.observation_space.contains(obs)
+    obs, *_ = env.step(9)
+    assert obs[-1] == pytest.approx(0.25) and env.observation_space.contains(obs)
+    np.testing.assert_array_equal(obs[:d], env._batch.embeddings[0])
+    check_env(env, skip_render_check=True)
+    vec = gym.make_vec("lam/MMRole-Token-v0", num_envs=2, vectorization_mode="vector_entry_point",
+                       **{**env_kwargs, "progress_feature": True, "max_reply_tokens": 4})
+    obs, _ = vec.reset(seed=0)
+    assert obs.shape == (2, d + 1) and (obs[:, -1] == 0).all()
+    obs, *_ = vec.step(np.array([9, 9]))
+    assert np.allclose(obs[:, -1], 0.25)
 
 
 def test_render_modes(env_kwargs: dict[str, Any]) -> None:
