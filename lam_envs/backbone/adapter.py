@@ -9,6 +9,12 @@ advances them one token at a time with a KV cache, for B rows at once:
     h = backbone.step(state, tokens)                     # one token per row
     backbone.replace_rows(state, [2], [new_context])     # row 2 finished: start a new conversation there
 
+Prefill is shared (``share=True``, the default): rows with the same prompt (a GRPO group) are prefilled once and
+get copies of its KV rows, a prompt seen before is taken from :attr:`Backbone.prompt_cache`, and an image's vision
+features from :attr:`Backbone.image_cache`. Both caches are LRUs bounded in bytes (see
+:mod:`lam_envs.backbone.cache`; set ``max_bytes`` on them, 0 turns one off). Shared and unshared prefills give the
+same states up to float rounding (the rows were computed in other batches), hence the same greedy tokens.
+
 Frozen for real: ``eval()``, ``requires_grad_(False)`` on every parameter, and every trunk call runs under
 ``torch.inference_mode()``. The read-out (``lm_head``, ``final_norm``) stays differentiable with respect to its
 *input*, so a trainable head placed before it (the latent world model) receives gradients, while the backbone's own
@@ -26,10 +32,17 @@ import torch
 from torch import nn
 from transformers import AutoTokenizer, DynamicCache, PreTrainedTokenizerBase
 
+from lam_envs.backbone.cache import (
+    DEFAULT_IMAGE_CACHE_BYTES,
+    DEFAULT_PROMPT_CACHE_BYTES,
+    BoundedCache,
+    PromptRow,
+    image_key,
+)
 from lam_envs.backbone.config import BackboneConfig, BackboneConfigError
 from lam_envs.backbone.family import VLMFamily
 from lam_envs.backbone.inputs import Context, encode_context
-from lam_envs.backbone.state import DecodeState, splice_rows
+from lam_envs.backbone.state import DecodeState, left_pad, splice_rows
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +165,11 @@ class Backbone:
         self.dtype = _DTYPES[config.dtype]
         self.pad_token_id: int = self._resolve_pad_id()
         self.eos_token_id: int = self._resolve_eos_id()
+        self.image_cache: BoundedCache[tuple[torch.Tensor, dict[str, torch.Tensor]]] = BoundedCache(
+            DEFAULT_IMAGE_CACHE_BYTES, "image features")
+        """Vision features (and per-image position inputs) by image content; bounded (``max_bytes``)."""
+        self.prompt_cache: BoundedCache[PromptRow] = BoundedCache(DEFAULT_PROMPT_CACHE_BYTES, "prompt states")
+        """Prefilled prompt rows by token ids and image content; bounded (``max_bytes``)."""
         logger.info(
             "loaded %s backbone from %s: d=%d, vocab=%d, %d image tokens of %dx%d px, %s on %s",
             self.family_name, config.path, self.hidden_size, self.vocab_size, self.family.num_image_tokens,
@@ -240,8 +258,47 @@ class Backbone:
                 f"{self.config.max_context_tokens}; shorten the dialogue or raise BackboneConfig.max_context_tokens"
             )
 
+    def _image_inputs(
+        self, images: list[Any], keys: Sequence[str | None] | None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Vision features of ``images`` (concatenated in order) and the pixel inputs the positions need.
+
+        With ``keys`` (one content key per image), features come from :attr:`image_cache` where present and the
+        others are computed in one vision-tower call and stored; without, all are computed.
+        """
+        def compute(batch: list[Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            pixels = {k: v.to(self.device) for k, v in self.family.pixel_inputs(batch).items()}
+            pixels["pixel_values"] = pixels["pixel_values"].to(self.dtype)
+            return self.family.image_features(pixels), pixels
+
+        if keys is None or self.image_cache.max_bytes == 0:
+            return compute(images)
+        found: dict[str, tuple[torch.Tensor, dict[str, torch.Tensor]]] = {}
+        for key in dict.fromkeys(keys):
+            hit = self.image_cache.get(key)
+            if hit is not None:
+                found[key] = hit
+        missing = [k for k in dict.fromkeys(keys) if k not in found]
+        if missing:
+            first = {k: keys.index(k) for k in missing}
+            features, pixels = compute([images[first[k]] for k in missing])
+            per_image = self.family.num_image_tokens
+            for j, key in enumerate(missing):
+                # Per-image inputs besides the pixels (Qwen2.5-VL's image_grid_thw) are one row per image.
+                extra = {n: v[j : j + 1].clone() for n, v in pixels.items() if n != "pixel_values"}
+                found[key] = (features[j * per_image : (j + 1) * per_image].clone(), extra)
+                self.image_cache.put(key, found[key])
+        ordered = [found[k] for k in keys]  # type: ignore[index]
+        features = torch.cat([f for f, _ in ordered])
+        names = ordered[0][1].keys()
+        return features, {n: torch.cat([extra[n] for _, extra in ordered]) for n in names}
+
     def _trunk(
-        self, rows: Sequence[list[int]], contexts: Sequence[Context], cache: DynamicCache | None
+        self,
+        rows: Sequence[list[int]],
+        contexts: Sequence[Context],
+        cache: DynamicCache | None,
+        image_keys: Sequence[str | None] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One trunk forward over token rows, left-padded into a batch, with the contexts' images spliced in.
 
@@ -249,6 +306,8 @@ class Backbone:
             rows: Token ids per row (image placeholders already expanded).
             contexts: The rows' contexts (their images, in row order).
             cache: A cache to fill (prefill), or ``None`` for a forward without one.
+            image_keys: The contexts' image content keys (``None`` for a text-only row) to look image features
+                up in :attr:`image_cache`; ``None``: compute every image's features.
 
         Returns:
             ``(last_hidden_state (B, L, d), attention_mask (B, L), next_pos (B,))``.
@@ -261,16 +320,15 @@ class Backbone:
             input_ids[row, length - len(x) :] = torch.tensor(x, dtype=torch.long)
             attention_mask[row, length - len(x) :] = 1
         images = [c.image for c in contexts if c.image is not None]
+        keys = None if image_keys is None else [k for c, k in zip(contexts, image_keys) if c.image is not None]
         pixels = None
-        if images:
-            pixels = {k: v.to(self.device) for k, v in self.family.pixel_inputs(images).items()}
-            pixels["pixel_values"] = pixels["pixel_values"].to(self.dtype)
         input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
         with torch.inference_mode():
             embeds = self._embed(input_ids)
-            if pixels is not None:
-                features = self.family.image_features(pixels).to(embeds.dtype)
-                embeds = embeds.masked_scatter((input_ids == self.family.image_token_id).unsqueeze(-1), features)
+            if images:
+                features, pixels = self._image_inputs(images, keys)
+                embeds = embeds.masked_scatter(
+                    (input_ids == self.family.image_token_id).unsqueeze(-1), features.to(embeds.dtype))
             position_ids, next_pos = self.family.prefill_positions(input_ids, attention_mask, pixels)
             out = self._text_model(
                 inputs_embeds=embeds,
@@ -281,7 +339,13 @@ class Backbone:
             )
         return out.last_hidden_state, attention_mask, next_pos
 
-    def prefill(self, contexts: Sequence[Context], suffixes: Sequence[Sequence[int]] | None = None) -> DecodeState:
+    def prefill(
+        self,
+        contexts: Sequence[Context],
+        suffixes: Sequence[Sequence[int]] | None = None,
+        *,
+        share: bool = True,
+    ) -> DecodeState:
         """Encode B contexts as one left-padded batch and cache their keys and values.
 
         Args:
@@ -289,6 +353,9 @@ class Backbone:
             suffixes: Token ids already generated after each row's prompt (a reply in progress, e.g. when a run
                 resumes from a checkpoint); the state then equals prefill + one :meth:`step` per suffix token, up to
                 float rounding. ``None``: no suffixes.
+            share: Prefill each distinct row once (rows with equal tokens and image share its KV rows), take
+                prompts and image features seen before from :attr:`prompt_cache` and :attr:`image_cache`, and store
+                new ones (rows with suffixes are not stored). ``False``: one trunk forward over all B rows, no cache.
 
         Returns:
             The decode state; ``state.h`` holds each row's context embedding at its last token.
@@ -300,10 +367,57 @@ class Backbone:
         rows = [self.encode(c) for c in contexts]
         if suffixes is not None:
             rows = [r + [int(t) for t in s] for r, s in zip(rows, suffixes)]
+        if not share:
+            return self._prefill_batch(rows, contexts)
+        image_keys = [None if c.image is None else image_key(c.image) for c in contexts]
+        keys = [(tuple(r), k) for r, k in zip(rows, image_keys)]
+        first: dict[tuple[Any, ...], int] = {}
+        for i, key in enumerate(keys):
+            first.setdefault(key, i)
+        store = suffixes is None and self.prompt_cache.max_bytes > 0
+        entries: dict[tuple[Any, ...], PromptRow] = {}
+        if store:
+            for key in first:
+                hit = self.prompt_cache.get(key)
+                if hit is not None:
+                    entries[key] = hit
+        missing = [key for key in first if key not in entries]
+        if missing:
+            picks = [first[k] for k in missing]
+            fresh = self._prefill_batch([rows[i] for i in picks], [contexts[i] for i in picks],
+                                        [image_keys[i] for i in picks])
+            for j, (key, i) in enumerate(zip(missing, picks)):
+                entries[key] = _prompt_row(fresh, j, len(rows[i]))
+                if store:
+                    self.prompt_cache.put(key, entries[key])
+        distinct = list(first)
+        position = {key: j for j, key in enumerate(distinct)}
+        return self._stack([entries[k] for k in distinct], [position[k] for k in keys])
+
+    def _prefill_batch(
+        self, rows: list[list[int]], contexts: Sequence[Context], image_keys: Sequence[str | None] | None = None
+    ) -> DecodeState:
         cache = DynamicCache(config=self._text_model.config)
-        hidden, attention_mask, next_pos = self._trunk(rows, contexts, cache)
+        hidden, attention_mask, next_pos = self._trunk(rows, contexts, cache, image_keys)
         h = hidden[:, -1]
         return DecodeState(cache=cache, attention_mask=attention_mask, next_pos=next_pos, h=h.clone())
+
+    def _stack(self, entries: list[PromptRow], order: list[int]) -> DecodeState:
+        """A left-padded batch whose row i is ``entries[order[i]]`` (copies: rows never alias each other)."""
+        length = max(e.length for e in entries)
+        index = torch.tensor(order, dtype=torch.long, device=self.device)
+        cache = DynamicCache(config=self._text_model.config)
+        with torch.inference_mode():
+            for layer in range(len(entries[0].keys)):
+                keys = torch.cat([left_pad(e.keys[layer], length, dim=2) for e in entries]).index_select(0, index)
+                values = torch.cat([left_pad(e.values[layer], length, dim=2) for e in entries]).index_select(0, index)
+                cache.update(keys, values, layer)
+            next_pos = torch.cat([e.next_pos for e in entries]).index_select(0, index)
+            h = torch.cat([e.h for e in entries]).index_select(0, index)
+        mask = torch.zeros((len(order), length), dtype=torch.long)
+        for row, j in enumerate(order):
+            mask[row, length - entries[j].length :] = 1
+        return DecodeState(cache=cache, attention_mask=mask.to(self.device), next_pos=next_pos, h=h.clone())
 
     def hidden_states(
         self, contexts: Sequence[Context], answers: Sequence[str], max_answer_tokens: int | None = None
@@ -388,7 +502,9 @@ class Backbone:
         state.h = h.clone()
         return state.h
 
-    def replace_rows(self, state: DecodeState, rows: Sequence[int], contexts: Sequence[Context]) -> DecodeState:
+    def replace_rows(
+        self, state: DecodeState, rows: Sequence[int], contexts: Sequence[Context], *, share: bool = True
+    ) -> DecodeState:
         """Start new conversations in some rows without touching the others (vector-env autoreset).
 
         The new contexts are prefilled on their own and their keys, values, mask and positions are spliced into the
@@ -398,6 +514,7 @@ class Backbone:
             state: The batch's decode state (updated in place).
             rows: Distinct row indices to replace.
             contexts: One new context per index in ``rows``.
+            share: Share the prefill of equal contexts and use the caches (see :meth:`prefill`).
 
         Returns:
             ``state``, for chaining; ``state.h[rows]`` holds the new rows' context embeddings.
@@ -409,9 +526,18 @@ class Backbone:
             return state
         if len(set(rows)) != len(rows) or not all(0 <= r < state.batch_size for r in rows):
             raise ValueError(f"rows={rows} must be distinct indices in [0, {state.batch_size})")
-        fresh = self.prefill(contexts)
+        fresh = self.prefill(contexts, share=share)
         index = torch.tensor(rows, dtype=torch.long, device=self.device)
         with torch.inference_mode():
             splice_rows(state, index, fresh)
         state.h = state.h.index_copy(0, index, fresh.h)
         return state
+
+
+def _prompt_row(state: DecodeState, row: int, length: int) -> PromptRow:
+    """Row ``row`` of a freshly prefilled ``state`` without its left padding (``length`` real tokens), as copies."""
+    layers = state.cache.layers
+    with torch.inference_mode():
+        keys = [layer.keys[row : row + 1, :, -length:].clone() for layer in layers]
+        values = [layer.values[row : row + 1, :, -length:].clone() for layer in layers]
+        return PromptRow(keys, values, state.next_pos[row : row + 1].clone(), state.h[row : row + 1].clone())

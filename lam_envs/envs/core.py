@@ -115,12 +115,18 @@ class StepResult:
 class ReplyBatch:
     """B replies being written at once, with one decode state for all of them.
 
+    Rows started together on the same sample (a GRPO group pinned by ``sample_index``) share one prefill of its
+    prompt, and prompts and images seen before come from the backbone's bounded caches (see
+    :meth:`Backbone.prefill <lam_envs.backbone.Backbone.prefill>`); ``share_prefill=False`` prefills every row on
+    its own. Both give the same tokens; embeddings agree up to float rounding.
+
     Args:
         setup: The resolved backbone, world model, samples and judge.
         num_rows: B.
+        share_prefill: Share prefills between equal prompts and use the backbone's caches.
     """
 
-    def __init__(self, setup: Setup, num_rows: int) -> None:
+    def __init__(self, setup: Setup, num_rows: int, share_prefill: bool = True) -> None:
         if num_rows <= 0:
             raise ValueError(f"num_rows={num_rows} must be positive")
         self.setup = setup
@@ -136,6 +142,7 @@ class ReplyBatch:
         """Per row: why it cannot step (the exception that interrupted it), or ``None``. Set before a row changes,
         cleared only by :meth:`begin`."""
         self._bound = float(setup.config.obs_bound)
+        self.share_prefill = share_prefill
 
     # ------------------------------------------------------------------------------------------------ episodes
     def sample(self, row: int) -> Sample:
@@ -217,12 +224,12 @@ class ReplyBatch:
         try:
             if full:
                 order = np.argsort(rows)
-                state = self.backbone.prefill([contexts[i] for i in order])
+                state = self.backbone.prefill([contexts[i] for i in order], share=self.share_prefill)
                 embeddings = self._host_embeddings(state.h)
                 self.state, self.embeddings = state, embeddings
             else:
                 assert self.state is not None
-                self.backbone.replace_rows(self.state, rows, contexts)
+                self.backbone.replace_rows(self.state, rows, contexts, share=self.share_prefill)
                 self.embeddings[rows] = self._host_embeddings(self.state.h[rows])
         except BaseException as exc:
             self._break(rows, exc)
@@ -274,7 +281,7 @@ class ReplyBatch:
             self.state = None
             return
         contexts = contexts_for([self.sample(r) for r in range(self.num_rows)], self.setup.prompt_style)
-        self.state = self.backbone.prefill(contexts, self.replies)
+        self.state = self.backbone.prefill(contexts, self.replies, share=self.share_prefill)
         self.embeddings = self._host_embeddings(self.state.h)
 
     def _host_embeddings(self, h: torch.Tensor) -> np.ndarray:
