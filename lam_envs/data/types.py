@@ -16,12 +16,14 @@ from PIL import Image
 
 from lam_envs.data.images import DEFAULT_MAX_SIDE, open_image
 from lam_envs.data.images import ImageLoadError as ImageLoadError  # re-exported: callers catch it from here
+from lam_envs.tasks import TASK_REGISTRY
 
 if TYPE_CHECKING:
     from lam_envs.data.scenes import Scene
 
-Task = Literal["mmrole", "pcogalign"]
-TASKS: tuple[Task, ...] = ("mmrole", "pcogalign")
+Task = Literal["mmrole", "pcogalign"]  # for type checkers; a task registered at run time is a plain str
+TASKS: tuple[Task, ...] = tuple(TASK_REGISTRY)  # type: ignore[assignment]
+"""The built-in tasks, in :data:`lam_envs.tasks.TASK_REGISTRY` order."""
 
 
 class Split(str, enum.Enum):

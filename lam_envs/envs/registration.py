@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import gymnasium as gym
 
+from lam_envs.tasks import TASK_REGISTRY
+
 NAMESPACE = "lam"
 VERSION = 0
-TASK_NAMES: dict[str, str] = {"mmrole": "MMRole", "pcogalign": "PCogAlign"}
+TASK_NAMES: dict[str, str] = {name: spec.title for name, spec in TASK_REGISTRY.items()}
 ACTION_NAMES: dict[str, str] = {"latent": "Latent", "token": "Token"}
 ENTRY_POINT = "lam_envs.envs.conversation:ConversationEnv"
 VECTOR_ENTRY_POINT = "lam_envs.envs.vector:ConversationVectorEnv"

@@ -153,16 +153,16 @@ def resolve_samples(task: Task, config: ConversationConfig) -> list[Sample]:
 def _load_real(task: Task, dataset: Any, split: Split, seed: int) -> list[Sample]:
     if not hasattr(dataset, "keys"):
         raise TypeError(f"dataset={dataset!r} must be a mapping of the {task} loader's keyword arguments")
-    from lam_envs.data.real import load_mmrole, load_pcogalign
+    from lam_envs.tasks import task_spec
 
-    loader = load_mmrole if task == "mmrole" else load_pcogalign
+    spec = task_spec(task)
     kwargs = {"seed": seed, **dict(dataset)}
     if "split" in kwargs:
         raise ValueError("pass the split as the env's `split` keyword, not inside `dataset`")
     try:
-        return loader(split=split, **kwargs)
+        return spec.load_real(split=split, **kwargs)[0]
     except TypeError as exc:
-        raise TypeError(f"dataset keywords {sorted(dataset)} do not fit {loader.__name__} ({exc})") from None
+        raise TypeError(f"dataset keywords {sorted(dataset)} do not fit {spec.real_loader_name} ({exc})") from None
 
 
 def resolve_reward(task: Task, spec: Any, judge_failure_reward: float | None = None) -> Reward:

@@ -14,25 +14,12 @@ from dataclasses import dataclass, field
 from typing import Protocol, Sequence, runtime_checkable
 
 from lam_envs.data.types import Sample, Task
+from lam_envs.tasks import TASK_REGISTRY
 
-MMROLE_DIMENSIONS: tuple[str, ...] = (
-    "instruction_adherence",
-    "fluency",
-    "coherency",
-    "image_text_relevance",
-    "response_accuracy",
-    "personality_consistency",
-    "knowledge_consistency",
-    "tone_consistency",
-)
-PCOGALIGN_DIMENSIONS: tuple[str, ...] = (
-    "role_set_sensitivity",
-    "body_behavior_awareness",
-    "mind_feelings_awareness",
-    "contextual_awareness",
-    "conversational_flow",
-)
-DIMENSIONS: dict[str, tuple[str, ...]] = {"mmrole": MMROLE_DIMENSIONS, "pcogalign": PCOGALIGN_DIMENSIONS}
+MMROLE_DIMENSIONS: tuple[str, ...] = TASK_REGISTRY["mmrole"].dimensions
+PCOGALIGN_DIMENSIONS: tuple[str, ...] = TASK_REGISTRY["pcogalign"].dimensions
+DIMENSIONS: dict[str, tuple[str, ...]] = {name: spec.dimensions for name, spec in TASK_REGISTRY.items()}
+"""The built-in tasks' dimensions (each task's entry in :mod:`lam_envs.tasks` defines them)."""
 
 
 class JudgeError(RuntimeError):

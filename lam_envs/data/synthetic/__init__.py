@@ -1,6 +1,7 @@
 """Embedded synthetic versions of the two tasks and the pretraining corpora, generated from a seed.
 
-* :func:`synthetic_samples` gives the typed samples of either task (see :mod:`.mmrole` and :mod:`.pcogalign`).
+* :func:`synthetic_samples` gives the typed samples of a task (see :mod:`.mmrole` and :mod:`.pcogalign`), through
+  the generator its :mod:`~lam_envs.tasks` entry names.
 * :mod:`.roster` holds the personas and their lexicons, :mod:`.situations` the PCogAlign situations, and
   :mod:`.questions` the questions about a scene with their checkable answers; the rule-based judges score against
   these.
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 from lam_envs.data.synthetic.mmrole import MMROLE_SIZES, mmrole_reply, mmrole_samples
 from lam_envs.data.synthetic.pcogalign import PCOGALIGN_SIZES, pcogalign_reply, pcogalign_samples
-from lam_envs.data.types import TASKS, Sample, Split, Task
+from lam_envs.data.types import Sample, Split, Task
+from lam_envs.tasks import task_spec
 
 __all__ = [
     "MMROLE_SIZES",
@@ -28,7 +30,7 @@ def synthetic_samples(task: Task | str, split: Split | str, *, seed: int = 0, n:
     """Samples of a synthetic task.
 
     Args:
-        task: ``"mmrole"`` or ``"pcogalign"``.
+        task: a registered task (:data:`lam_envs.tasks.TASK_REGISTRY`: ``"mmrole"``, ``"pcogalign"``).
         split: ``"sft"``, ``"rl"``, ``"test_id"`` or ``"test_ood"``.
         seed: generation seed; the same seed always gives the same samples.
         n: how many (the first ``n`` of the split); the whole split when ``None``.
@@ -36,8 +38,4 @@ def synthetic_samples(task: Task | str, split: Split | str, *, seed: int = 0, n:
     Raises:
         ValueError: if the task or split is unknown, or ``n`` exceeds the split's size.
     """
-    if task == "mmrole":
-        return mmrole_samples(split, seed=seed, n=n)
-    if task == "pcogalign":
-        return pcogalign_samples(split, seed=seed, n=n)
-    raise ValueError(f"unknown task {task!r}; expected one of: {', '.join(TASKS)}")
+    return task_spec(task).generate(split, seed=seed, n=n)

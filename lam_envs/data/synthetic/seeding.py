@@ -19,6 +19,7 @@ import numpy as np
 
 from lam_envs.data.splits import split_by_fraction
 from lam_envs.data.types import Sample, Split, Task
+from lam_envs.tasks import task_spec
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +30,20 @@ cycle through, and the pool indices of the split's samples in order."""
 MakeSample = Callable[[M, np.random.Generator, str, Split], Sample]
 """``(member, rng, sample_id, split) -> Sample``: one sample of a task from a member and its own generator."""
 
-_TASK_CODES: dict[str, int] = {"mmrole": 1, "pcogalign": 2, "paired": 3, "text": 4}
+_CORPUS_CODES: dict[str, int] = {"paired": 3, "text": 4}
+"""Seed codes of the pretraining corpora; each task's own is its registry entry's ``seed_code``."""
 _POOL_CODES: dict[str, int] = {"train": 1, "test_id": 2, "test_ood": 3, "corpus": 4}
+
+
+def seed_code(name: str) -> int:
+    """The number of a task (its registry entry's ``seed_code``) or corpus (``"paired"``, ``"text"``) in seeds.
+
+    Raises:
+        ValueError: naming the valid tasks, for an unknown name.
+    """
+    if name in _CORPUS_CODES:
+        return _CORPUS_CODES[name]
+    return task_spec(name).seed_code
 
 
 def sample_rng(seed: int, task: str, pool: str, index: int) -> np.random.Generator:
@@ -41,7 +54,7 @@ def sample_rng(seed: int, task: str, pool: str, index: int) -> np.random.Generat
     """
     if seed < 0 or index < 0:
         raise ValueError(f"seed and index must be non-negative, got seed={seed}, index={index}")
-    return np.random.default_rng([seed, _TASK_CODES[task], _POOL_CODES[pool], index])
+    return np.random.default_rng([seed, seed_code(task), _POOL_CODES[pool], index])
 
 
 @functools.lru_cache(maxsize=32)
@@ -49,7 +62,7 @@ def split_indices(
     seed: int, task: Task, pool_size: int, fractions: tuple[tuple[Split, float], ...]
 ) -> Mapping[Split, tuple[int, ...]]:
     """Pool indices of each split, cut with :func:`split_by_fraction` under a seed derived from ``(seed, task)``."""
-    split_seed = int(np.random.SeedSequence([seed, _TASK_CODES[task]]).generate_state(1)[0])
+    split_seed = int(np.random.SeedSequence([seed, seed_code(task)]).generate_state(1)[0])
     parts = split_by_fraction(list(range(pool_size)), dict(fractions), seed=split_seed)
     return {split: tuple(idx) for split, idx in parts.items()}
 

@@ -23,7 +23,7 @@ from typing import Any
 from PIL import Image
 
 from lam_envs.data.types import CharacterProfile, Sample, Task, UserProfile
-from lam_envs.rewards.base import DIMENSIONS
+from lam_envs.tasks import task_spec
 
 MMROLE_RUBRIC: dict[str, str] = {
     "instruction_adherence": "Does the reply do what the user's turn asks (answer the question, take up the "
@@ -56,6 +56,7 @@ PCOGALIGN_RUBRIC: dict[str, str] = {
     "that is pleasant to read and easy to act on?",
 }
 RUBRICS: dict[Task, dict[str, str]] = {"mmrole": MMROLE_RUBRIC, "pcogalign": PCOGALIGN_RUBRIC}
+"""The rubrics by task, for reading (the prompt builders, named in :mod:`lam_envs.tasks`, use their own)."""
 
 
 def image_data_url(image: Image.Image, max_side: int | None = 1024, fmt: str = "JPEG") -> str:
@@ -96,8 +97,8 @@ def _answer_format(dimensions: tuple[str, ...]) -> str:
     )
 
 
-def _rubric_text(task: Task) -> str:
-    return "\n".join(f"- {dim}: {text}" for dim, text in RUBRICS[task].items())
+def _rubric_text(rubric: dict[str, str]) -> str:
+    return "\n".join(f"- {dim}: {text}" for dim, text in rubric.items())
 
 
 def _dialogue_text(sample: Sample) -> str:
@@ -107,7 +108,12 @@ def _dialogue_text(sample: Sample) -> str:
     return "\n".join(f"{turn.speaker}: {turn.text}" for turn in history)
 
 
-def _mmrole_prompt(sample: Sample, reply: str) -> tuple[str, str]:
+def mmrole_judge_prompt(sample: Sample, reply: str) -> tuple[str, str]:
+    """The MMRole judge's system prompt (expert evaluator of role-playing agents) and user text.
+
+    Raises:
+        TypeError: if the sample's persona is not a :class:`CharacterProfile`.
+    """
     persona = sample.persona
     if not isinstance(persona, CharacterProfile):
         raise TypeError(
@@ -116,8 +122,8 @@ def _mmrole_prompt(sample: Sample, reply: str) -> tuple[str, str]:
     system = (
         "You are an expert evaluator of multimodal role-playing agents. A role-playing agent plays a character "
         "talking with a human about an image. You compare two responses of the character to the same turn and "
-        "score both on the dimensions below.\n\nDimensions:\n" + _rubric_text("mmrole") + "\n\n"
-        + _answer_format(DIMENSIONS["mmrole"])
+        "score both on the dimensions below.\n\nDimensions:\n" + _rubric_text(MMROLE_RUBRIC) + "\n\n"
+        + _answer_format(tuple(MMROLE_RUBRIC))
     )
     last = sample.dialogue[-1]
     user = (
@@ -133,7 +139,12 @@ def _mmrole_prompt(sample: Sample, reply: str) -> tuple[str, str]:
     return system, user
 
 
-def _pcogalign_prompt(sample: Sample, reply: str) -> tuple[str, str]:
+def pcogalign_judge_prompt(sample: Sample, reply: str) -> tuple[str, str]:
+    """The PCogAlign judge's system prompt (role-playing the user) and user text.
+
+    Raises:
+        TypeError: if the sample's persona is not a :class:`UserProfile`.
+    """
     persona = sample.persona
     if not isinstance(persona, UserProfile):
         raise TypeError(f"sample {sample.id!r}: a PCogAlign sample needs a UserProfile, got {type(persona).__name__}")
@@ -143,8 +154,8 @@ def _pcogalign_prompt(sample: Sample, reply: str) -> tuple[str, str]:
         "You will role-play a real person who has just asked an AI assistant for help about the situation in the "
         "image. Stay in this person's shoes: judge how well each answer serves you, given who you are, where you "
         "are and what you need. You compare two answers to your question and score both on the dimensions below "
-        "(\"I\" and \"my\" mean you, the person).\n\nDimensions:\n" + _rubric_text("pcogalign") + "\n\n"
-        + _answer_format(DIMENSIONS["pcogalign"])
+        "(\"I\" and \"my\" mean you, the person).\n\nDimensions:\n" + _rubric_text(PCOGALIGN_RUBRIC) + "\n\n"
+        + _answer_format(tuple(PCOGALIGN_RUBRIC))
     )
     user = (
         f"## Who you are\nYour role set: {roles}.\n"
@@ -175,8 +186,9 @@ def build_messages(sample: Sample, reply: str, image_url: str | None) -> list[di
 
     Raises:
         TypeError: if the sample's persona does not match its task.
+        ValueError: if the sample's task is not registered.
     """
-    system, text = _mmrole_prompt(sample, reply) if sample.task == "mmrole" else _pcogalign_prompt(sample, reply)
+    system, text = task_spec(sample.task).prompt(sample, reply)
     content: list[dict[str, Any]] = []
     if image_url is not None:
         content.append({"type": "text", "text": "The image of the conversation:"})

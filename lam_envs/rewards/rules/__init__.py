@@ -10,10 +10,11 @@ from __future__ import annotations
 import functools
 import logging
 
-from lam_envs.data.types import TASKS, Split, Task
+from lam_envs.data.types import Split, Task
 from lam_envs.rewards.rules.core import RuleJudge
 from lam_envs.rewards.rules.mmrole import MMRoleRuleJudge
 from lam_envs.rewards.rules.pcogalign import PCogAlignRuleJudge
+from lam_envs.tasks import task_spec
 
 __all__ = ["MMRoleRuleJudge", "PCogAlignRuleJudge", "RuleJudge", "rule_judge", "synthetic_corpus"]
 
@@ -33,13 +34,12 @@ def synthetic_corpus(task: Task, seed: int = 0) -> tuple[str, ...]:
     This is the judge's model of the task's language: fluency counts a word pair as plausible when this corpus
     has it (with persona, scene and situation words generalised to their slot).
     """
-    from lam_envs.data.synthetic import MMROLE_SIZES, PCOGALIGN_SIZES, synthetic_samples
-
-    sizes = MMROLE_SIZES if task == "mmrole" else PCOGALIGN_SIZES
+    spec = task_spec(task)
+    sizes = spec.split_sizes()
     texts: list[str] = []
     for split in Split:
         n = min(CORPUS_SAMPLES_PER_SPLIT, sizes[split])
-        for sample in synthetic_samples(task, split, seed=seed, n=n):
+        for sample in spec.generate(split, seed=seed, n=n):
             texts.append(sample.reference)
             texts.extend(t.text for t in sample.dialogue)
     logger.debug("synthetic corpus for %s (seed %d): %d texts", task, seed, len(texts))
@@ -47,13 +47,10 @@ def synthetic_corpus(task: Task, seed: int = 0) -> tuple[str, ...]:
 
 
 def rule_judge(task: Task | str) -> RuleJudge:
-    """The rule-based judge for ``task``, with the task's synthetic corpus as its fluency model.
+    """The rule-based judge for ``task`` (the class its :mod:`~lam_envs.tasks` entry names), with the task's
+    synthetic corpus as its fluency model.
 
     Raises:
         ValueError: if ``task`` is not one of the tasks.
     """
-    if task == "mmrole":
-        return MMRoleRuleJudge(synthetic_corpus("mmrole"))
-    if task == "pcogalign":
-        return PCogAlignRuleJudge(synthetic_corpus("pcogalign"))
-    raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    return task_spec(task).make_rule_judge(synthetic_corpus(task))
