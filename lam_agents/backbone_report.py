@@ -26,10 +26,11 @@ from lam_envs.data.synthetic import synthetic_samples
 from lam_envs.data.types import Sample, Split, Task
 from lam_envs.rewards.base import JudgeResult
 from lam_envs.rewards.rules import rule_judge
+from lam_envs.tasks import TASK_REGISTRY
 
 logger = logging.getLogger(__name__)
 
-IMAGE_DIMENSION: dict[str, str] = {"mmrole": "image_text_relevance", "pcogalign": "contextual_awareness"}
+IMAGE_DIMENSION: dict[str, str] = {name: spec.image_dimension for name, spec in TASK_REGISTRY.items()}
 
 
 @dataclass

@@ -22,6 +22,7 @@ from PIL import Image
 
 from lam_envs.data.images import open_image
 from lam_envs.data.types import CharacterProfile, Persona, Sample, Split, Turn, UserProfile
+from lam_envs.tasks import task_spec
 
 logger = logging.getLogger(__name__)
 
@@ -40,28 +41,17 @@ def make_persona(task: str, spec: Persona | str | dict[str, str]) -> Persona:
     """A persona from a profile, or from a short description.
 
     Args:
-        task: ``"mmrole"`` or ``"pcogalign"``.
+        task: a registered task (its entry's ``persona_from_text`` reads the description).
         spec: A ``CharacterProfile`` / ``UserProfile``; for MMRole a character name; for PCogAlign a role set as a
             ``{location: role}`` dict or a ``"home: parent; community: volunteer"`` string (the first location is
             taken as the current one).
 
     Raises:
-        ValueError: for an empty or malformed description.
+        ValueError: for an empty or malformed description, or an unknown task.
     """
     if isinstance(spec, (CharacterProfile, UserProfile)):
         return spec
-    if task == "mmrole":
-        name = str(spec).strip()
-        if not name:
-            raise ValueError("an MMRole persona needs a character name, e.g. 'Captain Mira'")
-        return CharacterProfile(name, "", "", "", "", "")
-    roles = spec if isinstance(spec, dict) else dict(
-        tuple(x.strip() for x in part.split(":", 1)) for part in str(spec).split(";") if ":" in part  # type: ignore[misc]
-    )
-    if not roles:
-        raise ValueError(f"role set {spec!r} is empty; write it as 'home: parent; community: volunteer'")
-    first = next(iter(roles))
-    return UserProfile("chat-user", tuple(roles.items()), first, "", "")
+    return task_spec(task).parse_persona(spec)
 
 
 def make_dialogue(dialogue: str | Sequence[Turn | tuple[str, str]], speaker: str = "User") -> tuple[Turn, ...]:

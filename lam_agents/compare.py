@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from lam_agents.callbacks import CurveCallback
 from lam_agents.evaluate import score_split
 from lam_agents.train import TrainConfig, _versions, load_agent, train
+from lam_envs.data.types import TASKS
 from lam_envs.envs.registration import env_id
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 class CompareConfig:
     """One comparison."""
 
-    tasks: tuple[str, ...] = ("mmrole", "pcogalign")
+    tasks: tuple[str, ...] = TASKS
     """Tasks compared."""
     algos: tuple[str, ...] = ("ppo", "grpo")
     """Algorithms (each on both twins)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lam_envs.tasks import task_names
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -16,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     p.add_argument("--prompt-style", choices=("compact", "full"), default="compact")
     p.add_argument("--splits", nargs="+", default=["test_id", "test_ood"], choices=["sft", "rl", "test_id", "test_ood"])
-    p.add_argument("--tasks", nargs="+", default=["mmrole", "pcogalign"], choices=["mmrole", "pcogalign"])
+    p.add_argument("--tasks", nargs="+", default=list(task_names()), choices=task_names())
     p.set_defaults(func=run)
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from lam_envs.tasks import task_names
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("chat", help="talk to a trained agent (a test sample, or --image FILE --text ...)")
     p.add_argument("--model", required=True, help="run directory written by `lam train`"
                    "; SB3 unpickles model.zip (cloudpickle), so load only runs you trust")
-    p.add_argument("--task", choices=("mmrole", "pcogalign"), default=None,
+    p.add_argument("--task", choices=task_names(), default=None,
                    help="the run's task (checked; the agent answers only its own task)")
     p.add_argument("--index", type=int, default=0, help="test sample to answer (ignored with --image)")
     p.add_argument("--split", default="test_id", help="split of --index")

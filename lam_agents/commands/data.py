@@ -20,7 +20,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from lam_envs.data.types import TASKS, CharacterProfile, Sample, Split
+from lam_envs.data.types import Sample, Split
+from lam_envs.tasks import TASK_REGISTRY, task_names, task_spec
 
 SOURCES: tuple[str, ...] = ("synthetic", "real")
 DEFAULT_OUT = Path("lam_data_show")
@@ -36,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print samples (id, persona, dialogue, reference) and save their images as PNG",
         description="Print samples of a task split and save each sample's image as PNG.",
     )
-    p.add_argument("--task", choices=TASKS, required=True)
+    p.add_argument("--task", choices=task_names(), required=True)
     p.add_argument("--split", default=Split.RL.value, choices=[s.value for s in Split])
     p.add_argument("--n", type=int, default=3, help="how many samples to show (default 3)")
     p.add_argument("--seed", type=int, default=0, help="generation seed (synthetic) or split seed (real)")
@@ -45,14 +46,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     real = p.add_argument_group("real data (with --source real)")
     real.add_argument("--image-root", type=Path, default=None, help="directory that record image paths start from")
     real.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="bad records: stop or skip")
-    real.add_argument("--dialogues", type=Path, nargs="+", default=None, help="MMRole in-distribution dialogues")
-    real.add_argument(
-        "--ood-dialogues", type=Path, nargs="+", default=None, help="MMRole out-of-distribution dialogues"
-    )
-    real.add_argument("--profiles", type=Path, nargs="+", default=None, help="MMRole profile directories/files")
-    real.add_argument("--train", type=Path, default=None, help="PCogAlignBench train file (sft, rl)")
-    real.add_argument("--test-id", type=Path, default=None, help="PCogAlignBench in-distribution test file")
-    real.add_argument("--test-ood", type=Path, default=None, help="PCogAlignBench out-of-distribution test file")
+    offered: set[str] = set()
+    for spec in TASK_REGISTRY.values():  # each task's loader files, once each
+        for file in spec.real_files:
+            if file.keyword not in offered:
+                offered.add(file.keyword)
+                real.add_argument(
+                    file.flag, dest=file.keyword, type=Path, nargs="+" if file.many else None, default=None,
+                    help=file.help,
+                )
     p.set_defaults(func=run)
 
 
@@ -112,34 +114,14 @@ def _load(args: argparse.Namespace) -> tuple[list[Sample], str]:
     image_root = getattr(args, "image_root", None)
     if image_root is None:
         raise _UsageError("--source real needs --image-root (the directory record image paths start from)")
-    on_error = getattr(args, "on_error", "raise")
-    if args.task == "mmrole":
-        from lam_envs.data.real import load_mmrole_with_report
-
-        profiles = getattr(args, "profiles", None)
-        if not profiles:
-            raise _UsageError("--task mmrole --source real needs --profiles (profile directories or profiles.json)")
-        samples, report = load_mmrole_with_report(
-            getattr(args, "dialogues", None),
-            profiles,
-            image_root,
-            split=args.split,
-            seed=args.seed,
-            ood_dialogues=getattr(args, "ood_dialogues", None),
-            on_error=on_error,
-        )
-    else:
-        from lam_envs.data.real import load_pcogalign_with_report
-
-        samples, report = load_pcogalign_with_report(
-            getattr(args, "train", None),
-            getattr(args, "test_id", None),
-            getattr(args, "test_ood", None),
-            image_root,
-            split=args.split,
-            seed=args.seed,
-            on_error=on_error,
-        )
+    spec = task_spec(args.task)
+    files = {file.keyword: getattr(args, file.keyword, None) for file in spec.real_files}
+    for file in spec.real_files:
+        if file.required and not files[file.keyword]:
+            raise _UsageError(f"--task {args.task} --source real needs {file.flag} ({file.required})")
+    samples, report = spec.load_real(
+        **files, image_root=image_root, split=args.split, seed=args.seed, on_error=getattr(args, "on_error", "raise")
+    )
     return samples, report.summary()
 
 
@@ -154,15 +136,8 @@ def format_sample(number: int, sample: Sample, image_path: Path) -> str:
 
 
 def persona_summary(sample: Sample) -> str:
-    """One line about who the agent plays (MMRole) or answers (PCogAlign)."""
-    persona = sample.persona
-    if isinstance(persona, CharacterProfile):
-        intro = textwrap.shorten(" ".join(persona.introduction.split()), width=200, placeholder=" ...")
-        return f"{persona.name} - {intro}"
-    roles = "; ".join(f"{role} at {location}" for location, role in persona.role_set)
-    now = f"now at {persona.location}" + (f" (as {persona.current_role})" if persona.current_role else "")
-    situation = textwrap.shorten(persona.situation, width=160, placeholder=" ...")
-    return f"{persona.individual_id}: {roles}; {now}; situation: {situation}"
+    """One line about who the agent plays (MMRole) or answers (PCogAlign): the task entry's ``persona_summary``."""
+    return task_spec(sample.task).summarise(sample)
 
 
 def _wrap(prefix: str, text: str, indent: int = 4) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from lam_envs.data.types import TASKS
+from lam_envs.tasks import task_names
 
 _ABBREVIATIONS = {
     "instruction_adherence": "instr",
@@ -31,7 +31,7 @@ _ABBREVIATIONS = {
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("judge", help="self-check the rule-based judges, or score one reply")
-    p.add_argument("--task", choices=TASKS, default=None, help="task to judge (both for --self-check if omitted)")
+    p.add_argument("--task", choices=task_names(), default=None, help="task to judge (both for --self-check if omitted)")
     p.add_argument("--self-check", dest="self_check", action="store_true", help="rank degraded replies")
     p.add_argument("--n", type=int, default=200, help="synthetic RL-split samples for the self-check")
     p.add_argument("--seed", type=int, default=0, help="synthetic data and degrader seed")
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     seed = getattr(args, "seed", 0)
     if reply is not None:
         if args.task is None:
-            print("error: --reply needs --task (mmrole or pcogalign) and --index")
+            print(f"error: --reply needs --task ({' or '.join(task_names())}) and --index")
             return 2
         return _score_one(args.task, reply, getattr(args, "index", 0), seed)
     if not getattr(args, "self_check", False):
@@ -95,6 +95,6 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 2:
         print(f"error: --n must be at least 2 for a self-check, got {args.n}")
         return 2
-    for task in [args.task] if args.task else list(TASKS):
+    for task in [args.task] if args.task else list(task_names()):
         _self_check(task, args.n, seed)
     return 0

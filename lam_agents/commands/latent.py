@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lam_envs.tasks import task_names
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("latent", help="inspect latent action models")
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         metrics = token_metrics(model, backbone, paired, text)
         judged = [
             judged_replies(model, backbone, task, args.split, args.n, seed=args.seed)
-            for task in (("mmrole", "pcogalign") if args.n > 0 else ())
+            for task in (task_names() if args.n > 0 else ())
         ]
         print(format_report(metrics, judged, name=str(path)))
     return 0
