@@ -317,10 +317,13 @@ class ReplyBatch:
         if self.setup.action_kind == "token":
             return acts
         assert self.setup.world_model is not None
-        logits = self.setup.world_model.token_logits(self.state.h, acts, self.backbone)
+        world_model = self.setup.world_model
         if self.setup.config.decoding == "greedy":
-            return logits.argmax(dim=-1)
-        return self._sample(logits)
+            greedy = getattr(world_model, "greedy_tokens", None)  # a custom world model may only have token_logits
+            if greedy is not None:
+                return greedy(self.state.h, acts, self.backbone)
+            return world_model.token_logits(self.state.h, acts, self.backbone).argmax(dim=-1)
+        return self._sample(world_model.token_logits(self.state.h, acts, self.backbone))
 
     def _sample(self, logits: torch.Tensor) -> torch.Tensor:
         # Inverse-CDF sampling with one uniform per row from the row's own generator: a row's tokens do not depend

@@ -99,7 +99,8 @@ class LatentActionModel(nn.Module):
     def token_logits(self, h: torch.Tensor, codes: torch.Tensor, backbone: Backbone) -> torch.Tensor:
         """Next-token logits of the world model: ``LMHead(final_norm(Merge(h, c_codes)))``.
 
-        Batched and free of host-device synchronisation (it runs at every environment step).
+        Batched and free of host-device synchronisation (it runs at every environment step). Without gradients
+        (an env step, an evaluation) it runs the fused read-out of :meth:`greedy_tokens`; with them, the modules.
 
         Args:
             h: (B, d) context embeddings (``DecodeState.h``).
@@ -109,7 +110,61 @@ class LatentActionModel(nn.Module):
         Returns:
             (B, V) float32 logits.
         """
-        return self.readout(self.merged_states(h, codes), backbone)
+        if torch.is_grad_enabled() and (h.requires_grad or any(p.requires_grad for p in self.merge.parameters())):
+            return self.readout(self.merged_states(h, codes), backbone)
+        logits = self._fused_logits(h, codes, backbone).float()
+        # An inference tensor cannot be changed in place outside inference mode: hand such callers a plain one.
+        return logits.clone() if logits.is_inference() and not torch.is_inference_mode_enabled() else logits
+
+    @torch.inference_mode()
+    def greedy_tokens(self, h: torch.Tensor, codes: torch.Tensor, backbone: Backbone) -> torch.Tensor:
+        """``token_logits(h, codes, backbone).argmax(-1)`` without the float32 copy of the (B, V) logits.
+
+        Args:
+            h: (B, d) context embeddings.
+            codes: (B,) long codes on ``h``'s device.
+            backbone: The frozen backbone.
+
+        Returns:
+            (B,) long token ids, on the device (no host sync).
+        """
+        return self._fused_logits(h, codes, backbone).argmax(dim=-1)
+
+    def _fused_logits(self, h: torch.Tensor, codes: torch.Tensor, backbone: Backbone) -> torch.Tensor:
+        """The read-out in the backbone's dtype, with each block's gate and up projections fused into one matmul
+        over ``norm(x)`` plus a per-code table for the code half of ``[norm(x); c]`` (the code's contribution
+        ``W [0; c_a]`` depends on the code alone, so it is computed once per code, not once per step)."""
+        with torch.inference_mode():
+            tables = self._readout_tables()
+            x = h.float()
+            for block, (w_x, per_code) in zip(self.merge.blocks, tables):
+                norm = block.norm
+                normed = norm.weight * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.eps)
+                gate_up = nn.functional.linear(normed, w_x).add_(per_code.index_select(0, codes))
+                gate, up = gate_up.chunk(2, dim=-1)
+                x = x + nn.functional.linear(nn.functional.silu(gate).mul_(up), block.down.weight)
+            x = x * self.merge.out_gain
+            return backbone._lm_head(backbone.final_norm(x.to(backbone.dtype)))
+
+    def _readout_tables(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per block: the fused ``[W_gate; W_up]`` columns that read ``norm(x)``, and the (K, 2I) table of what
+        they add for each code. Rebuilt when a weight changes (an optimizer step, ``load_state_dict``): the key is
+        the weights' version counters, so a training loop never reads a stale table."""
+        params = [self.codebook.weight]
+        for block in self.merge.blocks:
+            params += [block.gate.weight, block.up.weight]
+        key = tuple((id(p), p._version, p.device, p.dtype) for p in params)
+        cached = self.__dict__.get("_tables")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        d = self.config.hidden_size
+        with torch.inference_mode():
+            tables = []
+            for block in self.merge.blocks:
+                fused = torch.cat([block.gate.weight, block.up.weight], dim=0)  # (2I, 2d)
+                tables.append((fused[:, :d].contiguous(), self.codebook.weight @ fused[:, d:].T))
+        self.__dict__["_tables"] = (key, tables)  # a plain attribute: not a buffer, never saved
+        return tables
 
     def prior_logits(self, h: torch.Tensor) -> torch.Tensor:
         """The policy prior's code logits from the context embedding alone: (B, d) -> (B, K) float32."""
