@@ -16,8 +16,6 @@ in-distribution test; the 4 held-out characters appear only in :attr:`Split.TEST
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from lam_envs.data.scenes import Scene, random_scene
@@ -38,7 +36,7 @@ from lam_envs.data.synthetic.grammar import (
 )
 from lam_envs.data.synthetic.questions import Question, question_text, random_question
 from lam_envs.data.synthetic.roster import CHARACTERS, CharacterSpec
-from lam_envs.data.synthetic.seeding import generate_samples, split_indices, split_samples
+from lam_envs.data.synthetic.seeding import split_indices, split_samples
 from lam_envs.data.types import Sample, Split, Turn
 
 
@@ -351,11 +349,6 @@ def _plan(split: Split, seed: int) -> tuple[str, tuple[CharacterSpec, ...], tupl
     return "train", IN_DISTRIBUTION_CHARACTERS, indices
 
 
-@functools.lru_cache(maxsize=16)
-def _samples(split: Split, seed: int, n: int) -> tuple[Sample, ...]:
-    return generate_samples("mmrole", split, seed, n, _plan, _make_sample)
-
-
 def mmrole_samples(split: Split | str, *, seed: int = 0, n: int | None = None) -> list[Sample]:
     """Samples of the synthetic MMRole task.
 
@@ -370,4 +363,4 @@ def mmrole_samples(split: Split | str, *, seed: int = 0, n: int | None = None) -
     Raises:
         ValueError: if the split is unknown or ``n`` exceeds the split's size.
     """
-    return split_samples("mmrole", MMROLE_SIZES, _samples, split, seed, n)
+    return split_samples("mmrole", MMROLE_SIZES, _plan, _make_sample, split, seed, n)

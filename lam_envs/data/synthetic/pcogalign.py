@@ -17,8 +17,6 @@ in :attr:`Split.TEST_OOD`.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from lam_envs.data.scenes import LOCATIONS, Scene, random_scene
@@ -34,7 +32,7 @@ from lam_envs.data.synthetic.grammar import (
     scene_summary,
 )
 from lam_envs.data.synthetic.roster import INDIVIDUALS, IndividualSpec
-from lam_envs.data.synthetic.seeding import generate_samples, split_indices, split_samples
+from lam_envs.data.synthetic.seeding import split_indices, split_samples
 from lam_envs.data.synthetic.situations import SITUATIONS, SituationSpec
 from lam_envs.data.types import Sample, Split, Turn, UserProfile
 
@@ -199,11 +197,6 @@ def _plan(split: Split, seed: int) -> tuple[str, tuple[IndividualSpec, ...], tup
     return "train", IN_DISTRIBUTION_INDIVIDUALS, indices
 
 
-@functools.lru_cache(maxsize=16)
-def _samples(split: Split, seed: int, n: int) -> tuple[Sample, ...]:
-    return generate_samples("pcogalign", split, seed, n, _plan, _make_sample)
-
-
 def pcogalign_samples(split: Split | str, *, seed: int = 0, n: int | None = None) -> list[Sample]:
     """Samples of the synthetic PCogAlign task.
 
@@ -219,7 +212,7 @@ def pcogalign_samples(split: Split | str, *, seed: int = 0, n: int | None = None
     Raises:
         ValueError: if the split is unknown or ``n`` exceeds the split's size.
     """
-    return split_samples("pcogalign", PCOGALIGN_SIZES, _samples, split, seed, n)
+    return split_samples("pcogalign", PCOGALIGN_SIZES, _plan, _make_sample, split, seed, n)
 
 
 assert set(_SCENE_NOUNS) == set(LOCATIONS), "every scene background needs a noun phrase"

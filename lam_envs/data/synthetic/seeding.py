@@ -83,11 +83,14 @@ def check_n(n: int | None, available: int, task: str, split: Split) -> int:
     return n
 
 
+@functools.lru_cache(maxsize=32)
 def generate_samples(
     task: str, split: Split, seed: int, n: int, plan: SplitPlan, make_sample: MakeSample
 ) -> tuple[Sample, ...]:
     """The first ``n`` samples of ``split``: sample ``i`` of the split's pool is made from member ``i`` (cycling)
-    with generator :func:`sample_rng` ``(seed, task, pool, i)`` and id ``<task>-<seed>-<pool>-<i:05d>``."""
+    with generator :func:`sample_rng` ``(seed, task, pool, i)`` and id ``<task>-<seed>-<pool>-<i:05d>``.
+
+    Cached (samples are frozen), so asking again for a split costs nothing."""
     pool, members, indices = plan(split, seed)
     out = [
         make_sample(members[i % len(members)], sample_rng(seed, task, pool, i), f"{task}-{seed}-{pool}-{i:05d}", split)
@@ -100,15 +103,17 @@ def generate_samples(
 def split_samples(
     task: str,
     sizes: Mapping[Split, int],
-    generate: Callable[[Split, int, int], tuple[Sample, ...]],
+    plan: SplitPlan,
+    make_sample: MakeSample,
     split: Split | str,
     seed: int,
     n: int | None,
 ) -> list[Sample]:
-    """Parse ``split``, resolve ``n`` against ``sizes`` (:func:`check_n`) and return ``generate(split, seed, n)``.
+    """Parse ``split``, resolve ``n`` against ``sizes`` (:func:`check_n`) and return the samples
+    (:func:`generate_samples`) as a new list.
 
     Raises:
         ValueError: if the split is unknown or ``n`` exceeds the split's size.
     """
     split = Split.parse(split)
-    return list(generate(split, seed, check_n(n, sizes[split], task, split)))
+    return list(generate_samples(task, split, seed, check_n(n, sizes[split], task, split), plan, make_sample))
