@@ -55,12 +55,10 @@ from lam_envs.data.real.records import (
     RawRecord,
     check_unique,
     collect_samples,
-    duplicate_ids,
-    expand_paths,
     get_field,
     get_record_id,
     get_str,
-    read_all,
+    read_split_files,
     require_mapping,
 )
 from lam_envs.data.splits import MMROLE_FRACTIONS, split_by_fraction
@@ -304,15 +302,11 @@ def load_mmrole_with_report(
     if split is Split.TEST_OOD:
         if ood_dialogues is None:
             raise ValueError("split 'test_ood' needs ood_dialogues (e.g. dialogues/out-of-distribution/comment.json)")
-        report.files = expand_paths(ood_dialogues, "MMRole dialogue")
-        chosen = read_all(report.files, policy)
-        duplicates = duplicate_ids(chosen)
+        chosen, duplicates = read_split_files(ood_dialogues, "MMRole dialogue", report, policy)
     else:
         if dialogues is None:
             raise ValueError(f"split {split.value!r} needs dialogues (e.g. dialogues/in-distribution/comment/)")
-        report.files = expand_paths(dialogues, "MMRole dialogue")
-        records = read_all(report.files, policy)
-        duplicates = duplicate_ids(records)
+        records, duplicates = read_split_files(dialogues, "MMRole dialogue", report, policy)
         chosen = split_by_fraction(records, MMROLE_FRACTIONS, seed)[split]
     if on_error == "raise":
         profile_map: dict[str, CharacterProfile | DatasetError] = dict(load_character_profiles(profiles))

@@ -50,12 +50,10 @@ from lam_envs.data.real.records import (
     RawRecord,
     check_unique,
     collect_samples,
-    duplicate_ids,
-    expand_paths,
     get_field,
     get_record_id,
     get_str,
-    read_all,
+    read_split_files,
     require_mapping,
 )
 from lam_envs.data.splits import PCOGALIGN_FRACTIONS, split_by_fraction
@@ -127,9 +125,7 @@ def load_pcogalign_with_report(
             Split.TEST_OOD: ("test_ood", "HCSHR-test.json, the test file of the other location set"),
         }[split]
         raise ValueError(f"split {split.value!r} needs the {option} file (e.g. {example}); it was not given")
-    report.files = expand_paths(source, "PCogAlignBench")
-    records = read_all(report.files, policy)
-    duplicates = duplicate_ids(records)
+    records, duplicates = read_split_files(source, "PCogAlignBench", report, policy)
     chosen = split_by_fraction(records, PCOGALIGN_FRACTIONS, seed)[split] if split in PCOGALIGN_FRACTIONS else records
     images = ImageChecker(Path(image_root), allow_outside_root=allow_outside_root)
     samples = collect_samples(

@@ -129,6 +129,16 @@ def read_all(files: list[Path], policy: ErrorPolicy) -> list[RawRecord]:
     return [rec for file in files for rec in read_records(file, policy)]
 
 
+def read_split_files(
+    paths: Path | str | Sequence[Path | str], what: str, report: LoadReport, policy: ErrorPolicy
+) -> tuple[list[RawRecord], dict[tuple[Path, int], RawRecord]]:
+    """Read the files of a split: sets ``report.files`` (:func:`expand_paths`), returns every record
+    (:func:`read_all`) and the records whose id repeats an earlier one (:func:`duplicate_ids`)."""
+    report.files = expand_paths(paths, what)
+    records = read_all(report.files, policy)
+    return records, duplicate_ids(records)
+
+
 def check_unique(rec: RawRecord, rid: str, duplicates: dict[tuple[Path, int], RawRecord], fix: str) -> None:
     """Raise a ``duplicate_id`` error if ``rec`` repeats an earlier record's id (see :func:`duplicate_ids`)."""
     if (rec.file, rec.index) in duplicates:
