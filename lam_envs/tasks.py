@@ -2,8 +2,9 @@
 
 An entry names the task's judge dimensions, its synthetic generator, seed code and split sizes, its real-data loader
 and that loader's file arguments, its rule-based judge, its LLM-judge prompt, and how ``lam data show`` summarises
-a sample's persona and ``lam chat`` reads one from a description. Code that differs by task asks :func:`task_spec` instead of testing the task's name, so adding a third
-task means adding one entry to :data:`TASK_REGISTRY` (and its modules)::
+a sample's persona and ``lam chat`` reads one from a description. Code that differs by task asks :func:`task_spec`
+instead of testing the task's name, so adding a third task means adding one entry to :data:`TASK_REGISTRY` (and
+its modules)::
 
     spec = task_spec("mmrole")
     samples = spec.generate("rl", seed=0, n=8)

@@ -31,7 +31,9 @@ _ABBREVIATIONS = {
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("judge", help="self-check the rule-based judges, or score one reply")
-    p.add_argument("--task", choices=task_names(), default=None, help="task to judge (both for --self-check if omitted)")
+    p.add_argument(
+        "--task", choices=task_names(), default=None, help="task to judge (every task for --self-check if omitted)"
+    )
     p.add_argument("--self-check", dest="self_check", action="store_true", help="rank degraded replies")
     p.add_argument("--n", type=int, default=200, help="synthetic RL-split samples for the self-check")
     p.add_argument("--seed", type=int, default=0, help="synthetic data and degrader seed")

@@ -50,9 +50,8 @@ def user_from_text(spec: Any) -> UserProfile:
     Raises:
         ValueError: for an empty role set.
     """
-    roles = spec if isinstance(spec, dict) else dict(
-        tuple(x.strip() for x in part.split(":", 1)) for part in str(spec).split(";") if ":" in part  # type: ignore[misc]
-    )
+    pairs = (tuple(x.strip() for x in part.split(":", 1)) for part in str(spec).split(";") if ":" in part)
+    roles = spec if isinstance(spec, dict) else dict(pairs)  # type: ignore[arg-type]
     if not roles:
         raise ValueError(f"role set {spec!r} is empty; write it as 'home: parent; community: volunteer'")
     first = next(iter(roles))
