@@ -25,6 +25,7 @@ computed, as in RLHF's per-token KL reward. GRPO instead puts a k3 KL estimator 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import torch
@@ -128,12 +129,43 @@ class StartPlusResidual(nn.Module):
         nn.init.zeros_(self.residual.weight)
         nn.init.zeros_(self.residual.bias)
         self.start = _freeze_as_buffers(start)
+        self.num_actions = num_actions
+        self.memo_bytes = 64 * 2**20
+        """Bound of the start-logit memo (see :meth:`start_logits`) in bytes; 0 turns it off."""
 
     def start_logits(self, obs: torch.Tensor) -> torch.Tensor:
-        """(B, d) observations -> (B, A) logits of the pretrained behaviour (no gradient)."""
+        """(B, d) observations -> (B, A) logits of the pretrained behaviour (no gradient).
+
+        On the CPU the rows are memoised by content (:attr:`memo_bytes` of logits at most, 64 MiB by default:
+        16k rows of 1k actions; least recently used dropped first): the update's epochs read the observations the rollout already ran the frozen head on, so they
+        reuse its logits instead of running the head again (on another device it is simply recomputed, as a
+        look-up would need the rows on the host).
+        """
         # An observation may carry features after h_t (e.g. the env's progress_feature); the start head reads h_t.
+        h = obs[..., : self.hidden_size].float()
         with torch.no_grad():
-            return self.start(obs[..., : self.hidden_size].float()).float()
+            limit = self.memo_bytes // (4 * self.num_actions)
+            if limit <= 0 or h.device.type != "cpu" or h.dim() != 2:
+                return self.start(h).float()
+            memo: OrderedDict[bytes, torch.Tensor] = self.__dict__.setdefault("_memo", OrderedDict())
+            rows = h.detach().contiguous().numpy()
+            keys = [row.tobytes() for row in rows]
+            found = [memo.get(k) for k in keys]
+            missing = [i for i, row in enumerate(found) if row is None]
+            if missing:
+                fresh = self.start(h[missing]).float()
+                for j, i in enumerate(missing):
+                    found[i] = memo[keys[i]] = fresh[j].clone()
+                while len(memo) > limit:
+                    memo.popitem(last=False)
+            for k in keys:
+                if k in memo:
+                    memo.move_to_end(k)
+            return torch.stack(found)  # type: ignore[arg-type]
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__.pop("_memo", None)  # new start weights: the memoised logits are stale
+        super()._load_from_state_dict(*args, **kwargs)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         return self.residual(latent[..., : self.latent_dim]) + self.start_logits(latent[..., self.latent_dim :])
