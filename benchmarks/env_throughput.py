@@ -29,8 +29,9 @@ Ratios (the issue-12 keys, in ``--json`` at the top level; every one measured in
   at 64 rows (the token env does the same work as the raw loop, plus sampling, judging and autoreset).
 * ``latent_over_token_step_64`` / ``_8``: the latent env's time per step over the token env's (token rate over
   latent rate) at 64 / 8 envs; target <= 1.10.
-* ``group_prefill_speedup_8``: GRPO-style groups of 8 rows per prompt, env steps/s with a shared prefill over without.
-  ``null``: the envs have no shared-prefill path yet (every row prefills its own copy of the prompt).
+* ``group_prefill_speedup_8``: GRPO-style groups of 8 rows per prompt (64 latent envs, 8 groups): every block resets
+  all rows pinned to 8 prompts not seen before and writes one reply per row, env steps/s with the shared prefill
+  (``ReplyBatch.share_prefill``, the default) over without (every row prefills its own copy of the prompt).
 * ``train_over_env_16``: PPO ``learn()`` steps/s over the latent vector env's steps/s with random actions, 16 envs
   (the policy's forward and update cost; its replies may end earlier than random ones, so it also prefills more).
 
@@ -185,6 +186,47 @@ def single_block(env_id: str, n: int, kwargs: dict[str, Any], steps: int, seed: 
     return block
 
 
+GROUP_SIZE = 8
+GROUP_ROWS = 64
+
+
+def group_block(env_id: str, kwargs: dict[str, Any], reply_tokens: int, seed: int, share: bool) -> Callable[[], int]:
+    """GRPO-style blocks: reset every row pinned to groups of ``GROUP_SIZE`` on fresh prompts, write one reply."""
+    envs = gym.make_vec(env_id, num_envs=GROUP_ROWS, vectorization_mode="vector_entry_point", **kwargs)
+    envs.unwrapped.batch.share_prefill = share
+    num_samples = int(kwargs["num_samples"])
+    rng = np.random.default_rng(seed)
+    state = {"next": 0, "seeded": False}
+
+    def block() -> int:
+        groups = GROUP_ROWS // GROUP_SIZE
+        prompts = [(state["next"] + g) % num_samples for g in range(groups)]
+        state["next"] += groups
+        pins = [p for p in prompts for _ in range(GROUP_SIZE)]
+        envs.reset(seed=None if state["seeded"] else seed, options={"sample_index": pins})
+        state["seeded"] = True
+        for _ in range(reply_tokens):
+            envs.step(rng.integers(envs.single_action_space.n, size=GROUP_ROWS))
+        return GROUP_ROWS * reply_tokens
+
+    return block
+
+
+def group_rates(args: argparse.Namespace, kwargs: dict[str, Any], device: torch.device) -> dict[str, float]:
+    """Steps/s of :func:`group_block` with and without the shared prefill (prompt cache cleared first, so the
+    speed-up is the group's alone: each block's prompts are new)."""
+    from lam_envs.envs.resources import resolve_backbone
+
+    backbone, _ = resolve_backbone(ConversationConfig(**{k: v for k, v in kwargs.items() if k != "prompt_style"}))
+    backbone.prompt_cache.clear()
+    backbone.image_cache.clear()
+    out = {}
+    for label, share in (("shared", True), ("unshared", False)):
+        block = group_block(ENV_IDS["latent"], kwargs, args.reply_tokens, args.seed, share)
+        out[label] = rate(block, device, args.repeats)
+    return out
+
+
 def train_rate(args: argparse.Namespace, kwargs: dict[str, Any], out: Path) -> dict[str, Any]:
     """Steps/s of SB3 PPO ``learn()`` with the fair start on ``TRAIN_NUM_ENVS`` latent envs.
 
@@ -232,11 +274,10 @@ def ratios(result: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, s
         "env_over_raw_decode_64": rows[64]["vector_token"] / rows[64]["raw_decode"],
         "latent_over_token_step_64": rows[64]["vector_token"] / rows[64]["vector_latent"],
         "latent_over_token_step_8": rows[8]["vector_token"] / rows[8]["vector_latent"],
-        "group_prefill_speedup_8": None,
+        "group_prefill_speedup_8": result["groups"]["shared"] / result["groups"]["unshared"],
         "train_over_env_16": result["train"]["steps_per_s"] / rows[TRAIN_NUM_ENVS]["vector_latent"],
     }
-    notes = {"group_prefill_speedup_8": "not implemented: the envs have no shared-prefill path (each row of a "
-             "GRPO group prefills its own copy of the prompt), so there is nothing to compare"}
+    notes: dict[str, str] = {}
     return out, notes
 
 
@@ -269,9 +310,11 @@ def run(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path, tmp: Pat
     for kind, env_id in ENV_IDS.items():
         steps = max(1, args.steps // 4)  # N envs stepped one by one: fewer rounds keep the run short
         single[kind] = rate(single_block(env_id, args.single_envs, kwargs, steps, args.seed), device, args.repeats)
+    groups = group_rates(args, kwargs, device)
+    print(json.dumps({"groups": groups}), file=sys.stderr, flush=True)
     train = train_rate(args, kwargs, tmp / "ppo")
     print(json.dumps({"train": train}), file=sys.stderr, flush=True)
-    return {"rows": rows, "single": single, "train": train, "prompt_style": style}
+    return {"rows": rows, "single": single, "groups": groups, "train": train, "prompt_style": style}
 
 
 def git_commit() -> str:
@@ -321,6 +364,9 @@ def report(args: argparse.Namespace, argv: Sequence[str], result: dict[str, Any]
         f"vector {widest['num_envs']} / single x {n}: token {widest['vector_token'] / single['token']:.1f}x, latent "
         f"{widest['vector_latent'] / single['latent']:.1f}x (target >= 8x)"
     )
+    groups = result["groups"]
+    print(f"GRPO-style groups of {GROUP_SIZE} x {GROUP_ROWS // GROUP_SIZE} prompts: shared prefill "
+          f"{groups['shared']:.0f} steps/s, unshared {groups['unshared']:.0f} steps/s")
     train = result["train"]
     print(f"PPO learn() with the fair start, {train['num_envs']} latent envs, n_steps {train['n_steps']}, "
           f"{train['timed_steps']} timed steps: {train['steps_per_s']:.0f} steps/s")

@@ -44,9 +44,9 @@ def test_quick_json_has_every_ratio_key(
             assert key in record["notes"] and record["notes"][key], f"{key} is null without a note"
         else:
             assert isinstance(value, float) and math.isfinite(value) and value > 0, (key, value)
-    # No shared-prefill path exists yet: the key must say so, not carry a made-up number.
-    assert record["group_prefill_speedup_8"] is None
-    assert "not implemented" in record["notes"]["group_prefill_speedup_8"]
+    # The shared prefill is measured against the unshared one in the same run.
+    groups = record["groups"]
+    assert record["group_prefill_speedup_8"] == pytest.approx(groups["shared"] / groups["unshared"])
     assert sorted(r["num_envs"] for r in record["rows"]) == [8, 16, 64]
     assert record["train"]["num_envs"] == 16 and record["train"]["fair_start"] is True
     assert record["train"]["timed_steps"] == 16 * record["train"]["n_steps"]
@@ -57,7 +57,7 @@ def test_quick_json_has_every_ratio_key(
     printed = capsys.readouterr().out
     for key in module.RATIO_KEYS:
         assert f"| {key} |" in printed
-    assert "| group_prefill_speedup_8 | null |" in printed
+    assert "| group_prefill_speedup_8 | null |" not in printed and "shared prefill" in printed
     assert "command: " in printed and "machine: " in printed and "threads 1" in printed
 
 
