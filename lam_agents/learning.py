@@ -42,6 +42,7 @@ from lam_agents.run_dir import write_json_atomic
 from lam_agents.train import TrainConfig, _versions, resolve_hyperparams, train
 from lam_envs.data.scenes import COLORS, SHAPES
 from lam_envs.envs.registration import env_id
+from lam_envs.tasks import task_names
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,8 @@ CURVE_BINS = 10
 class LearningConfig:
     """One learning study (see the module docstring)."""
 
-    tasks: tuple[str, ...] = ("mmrole", "pcogalign")
-    """Tasks studied."""
+    tasks: tuple[str, ...] = field(default_factory=lambda: task_names())
+    """Tasks studied (default: every registered task)."""
     algos: tuple[str, ...] = ("ppo", "grpo", "a2c")
     """Algorithms (each on both twins)."""
     action_spaces: tuple[str, ...] = ("latent", "token")

@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("lam_demo"), help="where images, runs and results go")
     p.add_argument("--steps", type=int, default=None, help="env steps per run (default: the quick comparison's)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default: 0 1 2)")
-    p.add_argument("--tasks", nargs="+", default=None, choices=["mmrole", "pcogalign"])
+    from lam_envs.tasks import task_names
+
+    p.add_argument("--tasks", nargs="+", default=None, choices=list(task_names()))
     p.set_defaults(func=run)
 
 

@@ -37,7 +37,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
-from lam_envs.data.types import TASKS, ImageLoadError, Sample, Task
+from lam_envs.data.types import ImageLoadError, Sample, Task
 from lam_envs.rewards.base import DIMENSIONS, JudgeError, JudgeResult
 from lam_envs.rewards.llm.client import ChatClient, ChatError, JudgeStats
 from lam_envs.rewards.llm.parsing import ParseError, parse_pair_scores
@@ -270,8 +270,9 @@ class LLMJudge:
     """
 
     def __init__(self, task: Task, config: LLMJudgeConfig) -> None:
-        if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}; expected one of: {', '.join(TASKS)}")
+        from lam_envs.tasks import task_spec
+
+        task_spec(task)  # the registry's error names the registered tasks
         self.task: Task = task
         self.dimensions: tuple[str, ...] = DIMENSIONS[task]
         self.config = config
