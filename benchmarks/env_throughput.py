@@ -18,7 +18,7 @@ hit EOS: every episode runs to the length limit, the worst case for autoreset co
 * ``vector N``: ``gym.make_vec(id, num_envs=N)`` stepped with random actions, autoresets and judging included.
 * ``single x N``: N separate ``gym.make(id)`` envs stepped one after the other in a Python loop.
 
-* ``ppo 16``: SB3 PPO ``learn()`` with the fair start (as :mod:`lam_agents.compare` trains it: the PPO YAML's
+* ``ppo 16``: SB3 PPO ``learn()`` with the fair start (as :mod:`lam_agents.learning` trains it: the PPO YAML's
   ``default`` entry) on 16 latent envs with the same env keywords, policy on the CPU, after one untimed rollout.
 
 Rates are env steps (tokens) per second, medians over ``--repeats`` timed blocks of ``--steps`` steps.
@@ -230,7 +230,7 @@ def group_rates(args: argparse.Namespace, kwargs: dict[str, Any], device: torch.
 def train_rate(args: argparse.Namespace, kwargs: dict[str, Any], out: Path) -> dict[str, Any]:
     """Steps/s of SB3 PPO ``learn()`` with the fair start on ``TRAIN_NUM_ENVS`` latent envs.
 
-    Built as :func:`lam_agents.train.train` builds a run (hyperparameters as :mod:`lam_agents.compare` picks them:
+    Built as :func:`lam_agents.train.train` builds a run (hyperparameters as :mod:`lam_agents.learning` picks them:
     the YAML ``default`` entry), but timed around ``learn()`` alone: one untimed rollout and update first (policy
     construction, first reset, allocator warm-up), then ``--train-rollouts`` rollouts and updates.
     """

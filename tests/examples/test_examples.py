@@ -124,18 +124,17 @@ def test_ppo_latent(env_kwargs: dict, tmp_path: Path, monkeypatch: pytest.Monkey
 @pytest.mark.slow  # two PPO runs of one full rollout each (the example keeps CompareConfig's 16 rows x 64 steps)
 def test_latent_vs_token(env_kwargs: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                          capsys: pytest.CaptureFixture) -> None:
-    out = tmp_path / "compare"
+    out = tmp_path / "study"
     _run("latent_vs_token.py", ["--task", "pcogalign", "--steps", "16", "--seeds", "3", "--n-eval", "2",
                                 "--out", str(out), "--env-kwargs", json.dumps(env_kwargs)], monkeypatch)
     text = capsys.readouterr().out
-    # One row per action space, each over the one seed, and the curves where the example says they are.
+    # One row per action space over the one seed: start, final with its CI, the paired improvement.
     for kind in ("latent", "token"):
-        assert re.search(rf"^\| pcogalign \| ppo \| {kind} \| \d\.\d{{3}} ± 0\.000 \(n=1\) \| "
-                         rf"\d\.\d{{3}} ± 0\.000 \(n=1\) \| \d+ \|$", text, re.M), kind
+        assert re.search(rf"^\| pcogalign \| ppo \| {kind} \| test_id \| 1 \| \d\.\d{{3}} \| \d\.\d{{3}} \[", text, re.M), kind
     assert text.rstrip().endswith(f"learning curves: {out}/curves.png")
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    results = json.loads((out / "results.json").read_text())
-    assert sorted((r["action_space"], r["seed"]) for r in results["rows"]) == [("latent", 3), ("token", 3)]
-    assert all(len(r["test_id_dimensions"]) == len(PCOGALIGN_DIMENSIONS) for r in results["rows"])
-    assert (out / "results.md").is_file() and sorted(p.name for p in (out / "runs").iterdir()) == [
+    rows = json.loads((out / "summary.json").read_text())
+    assert sorted((r["action_space"], r["seeds"][0]) for r in rows) == [("latent", 3), ("token", 3)]
+    assert all(len(r["audit"]["dimensions_start"]) == len(PCOGALIGN_DIMENSIONS) for r in rows)
+    assert (out / "summary.md").is_file() and sorted(p.name for p in (out / "runs").iterdir()) == [
         "ppo_pcogalign_latent_s3", "ppo_pcogalign_token_s3"]
