@@ -68,8 +68,8 @@ def config_from_args(args: argparse.Namespace):
 def _distributed_state():
     """accelerate's process state when started by ``accelerate launch`` with more than one process, else ``None``.
 
-    It starts the ``torch.distributed`` group (gloo on CPU, NCCL on GPUs) that the training loop averages
-    gradients over (:mod:`lam_envs.latent.loop`); lam_envs itself never imports accelerate.
+    It starts the ``torch.distributed`` group (gloo on CPU, NCCL on GPUs) that the training loop sums gradients
+    over (:mod:`lam_envs.latent.loop`); lam_envs itself never imports accelerate.
     """
     import os
 
@@ -80,6 +80,18 @@ def _distributed_state():
     except ImportError:
         raise SystemExit("lam pretrain under several processes needs accelerate: pip install 'lam-gym[scale]'") from None
     return PartialState()
+
+
+def _backbone_device(state) -> str:
+    """Where this process puts the backbone (and so the latent model): its own GPU, ``cuda:<local rank>``
+    (accelerate's ``PartialState.device``), when the launch uses CUDA; else the CPU, as in one process.
+
+    NCCL reduces only CUDA tensors, so under a CUDA launch every rank must train on its GPU. The GPU case is untested:
+    the tests run 2 gloo processes on the CPU.
+    """
+    if state is not None and state.device.type == "cuda":
+        return str(state.device)
+    return "cpu"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     stages: list[str] = []
     for s in args.stages:
         stages += list(DEFAULT_STAGES) if s == "all" else [s]
-    backbone = Backbone(BackboneConfig(args.backbone or default_backbone_dir()))
+    backbone = Backbone(BackboneConfig(args.backbone or default_backbone_dir(), device=_backbone_device(state)))
     if state is not None and not state.is_main_process:
         args.no_progress = True
     if state is None or state.is_main_process:

@@ -5,11 +5,17 @@ the resumed run continues exactly as the uninterrupted one would have. The file 
 only and is read with ``weights_only=True``: a crafted one is refused, never run.
 
 **Data-parallel.** Under ``accelerate launch`` (or any ``torch.distributed`` process group) every process holds the
-whole model and the frozen backbone, draws the same global batch from the same generator, computes the loss on its
-contiguous share of the rows (:func:`shard_rows`) and averages the trainable parameters' gradients with one
-all-reduce before the clip and the step; the frozen backbone has no gradients and is never synced. Rank 0 alone
-writes the log and the checkpoints; the partial checkpoint holds the global generator state, so a run resumes on
-any number of processes. This module imports no accelerate: the caller starts the process group.
+whole model and the frozen backbone, draws the same global batch from the same generator and computes the loss on
+its contiguous share of the rows (:func:`shard_range`). A loss function returns this process's *additive share* of
+the global batch's loss and metrics (a masked-token mean becomes the shard's token sum over the global batch's
+token count; a term of global statistics, such as the entropy of the batch's mean code distribution, goes through
+:func:`sum_over_processes` and :func:`share_of_global`), so one all-reduce *sum* of the trainable parameters'
+gradients before the clip and the step is the 1-process gradient of the global batch, and the summed metrics are
+its logged values; only float32 summation order differs. Without a process group a share is the batch's value
+itself and nothing is reduced, so the 1-process path is the plain one. The frozen backbone has no gradients and is
+never synced. Rank 0 alone writes the log and the checkpoints; the partial checkpoint holds the global generator
+state, so a run resumes on any number of processes. This module imports no accelerate: the caller starts the
+process group.
 """
 
 from __future__ import annotations
@@ -98,50 +104,81 @@ def barrier() -> None:
         dist.barrier()
 
 
-def shard_rows(rows: torch.Tensor) -> torch.Tensor:
-    """This process's contiguous share of a global batch's row indices (all of them without a process group).
+def world_size() -> int:
+    """Processes in the running ``torch.distributed`` group (1 without one)."""
+    return _world()[1]
+
+
+def shard_range(n: int) -> slice:
+    """This process's contiguous share of a global batch of ``n`` rows (all of them without a process group).
 
     Raises:
-        ValueError: if the batch does not split evenly (unequal shards would weight the ranks' means unequally).
+        ValueError: if the batch does not split evenly over the processes.
     """
     rank, world = _world()
     if world == 1:
-        return rows
-    if len(rows) % world:
-        raise ValueError(f"batch_size={len(rows)} does not split over {world} processes; use a multiple of {world}")
-    return rows.tensor_split(world)[rank]
+        return slice(0, n)
+    if n % world:
+        raise ValueError(f"batch_size={n} does not split over {world} processes; use a multiple of {world}")
+    size = n // world
+    return slice(rank * size, (rank + 1) * size)
 
 
-def _average_gradients(params: list[nn.Parameter]) -> None:
+def sum_over_processes(local: torch.Tensor) -> torch.Tensor:
+    """The sum of ``local`` over the processes, differentiable in this process's own term only.
+
+    Each process's graph then holds its rows' part of the gradient of anything computed from the sum; the loop's
+    gradient all-reduce adds the parts. Without a process group: ``local`` itself.
+    """
     import torch.distributed as dist
 
+    if _world()[1] == 1:
+        return local
+    total = local.detach().clone()
+    dist.all_reduce(total)
+    return total + (local - local.detach())
+
+
+def share_of_global(value: torch.Tensor) -> torch.Tensor:
+    """A term every process computes whole (from :func:`sum_over_processes` statistics) as this process's additive
+    share: its value divided by the number of processes, its gradient (this process's rows' part) kept whole.
+
+    Without a process group: ``value`` itself.
+    """
     world = _world()[1]
     if world == 1:
+        return value
+    return value - (1 - 1 / world) * value.detach()
+
+
+def _sum_gradients(params: list[nn.Parameter]) -> None:
+    """Add up the processes' gradients: the shares' gradients sum to the global batch's gradient."""
+    import torch.distributed as dist
+
+    if _world()[1] == 1:
         return
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
-    flat /= world
     offset = 0
     for p, g in zip(params, grads):
         p.grad = flat[offset:offset + g.numel()].view_as(g).clone()
         offset += g.numel()
 
 
-def _mean_over_processes(metrics: dict[str, torch.Tensor]) -> dict[str, float]:
-    """The metrics averaged over the processes (equal shards: the global batch's means for row-mean losses)."""
+def _sum_over_processes(metrics: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The metrics' shares added up over the processes: the global batch's values."""
     import torch.distributed as dist
 
     values = torch.stack([v.detach().float().reshape(()) for v in metrics.values()])
-    world = _world()[1]
-    if world > 1:
+    if _world()[1] > 1:
         dist.all_reduce(values)
-        values /= world
     return {k: float(v) for k, v in zip(metrics, values)}
 
 
 LossFn = Callable[[torch.Generator], dict[str, torch.Tensor]]
-"""Draws a batch with the generator and returns ``{"loss": ..., other metrics...}`` (scalars)."""
+"""Draws the global batch with the generator and returns ``{"loss": ..., other metrics...}`` (scalars): this
+process's additive shares of them (the batch's values without a process group; see the module docstring)."""
 
 
 def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
@@ -231,12 +268,12 @@ def train_loop(
             group["lr"] = lr
         metrics = loss_fn(generator)
         metrics["loss"].backward()
-        _average_gradients(params)
+        _sum_gradients(params)
         nn.utils.clip_grad_norm_(params, config.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if step % config.log_every == 0 or step == config.steps - 1:
-            row = {"step": float(step), "lr": lr, **_mean_over_processes(metrics)}
+            row = {"step": float(step), "lr": lr, **_sum_over_processes(metrics)}
             rows.append(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}")
             if run_dir is not None and main:

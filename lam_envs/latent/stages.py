@@ -9,6 +9,14 @@
 
 Each stage chooses its trainable set explicitly (:data:`TRAINABLE`); the backbone never trains. The pretraining
 driver (:mod:`lam_envs.latent.pipeline`) saves a checkpoint after every stage.
+
+**Data-parallel** (see :mod:`lam_envs.latent.loop`): every process draws the global batch and keeps its rows
+(:class:`_Shard`), trimmed to the global batch's longest row, so that the inverse model's logits have the shape
+they have in one process and the Gumbel noise, drawn for the whole global batch from the shared generator, is
+sliced to the same rows. Token means become shard sums over the global batch's counts, and the code-usage entropy
+is computed from the all-reduced sum of the code distributions, so 2 processes reproduce 1 process's losses and
+gradients up to float32 summation order. In one process every function below runs the plain batch means and the
+same draws as before data-parallel existed (``total=None``), bit for bit.
 """
 
 from __future__ import annotations
@@ -23,7 +31,14 @@ from torch import nn
 from lam_envs.backbone.adapter import Backbone
 from lam_envs.latent.features import Features
 from lam_envs.latent.inverse import gumbel_straight_through, usage_entropy
-from lam_envs.latent.loop import LoopConfig, shard_rows, train_loop
+from lam_envs.latent.loop import (
+    LoopConfig,
+    share_of_global,
+    shard_range,
+    sum_over_processes,
+    train_loop,
+    world_size,
+)
 from lam_envs.latent.model import LatentActionModel
 
 logger = logging.getLogger(__name__)
@@ -87,14 +102,82 @@ class SFTStageConfig(LoopConfig):
     learning_rate: float = 5e-5
 
 
-def _rows(n: int, config: LoopConfig, generator: torch.Generator) -> torch.Tensor:
-    """The global batch's rows, drawn alike on every process; this process's share under data-parallel."""
-    return shard_rows(torch.randint(n, (config.batch_size,), generator=generator, device=generator.device))
+@dataclass(frozen=True)
+class _Shard:
+    """This process's rows of a global batch and the global batch's counts (``None`` without a process group)."""
+
+    batch: Features
+    """This process's rows, trimmed to the global batch's longest row, on the model's device."""
+    rows: slice
+    """Where they sit in the global batch."""
+    size: int
+    """Rows in the global batch."""
+    total_targets: int | None
+    """Valid targets in the global batch; ``None``: the batch is the global batch (plain means)."""
+    total_states: int | None
+    """Valid states in the global batch (targets plus each row's first state); ``None`` likewise."""
+
+
+def _draw_rows(n: int, config: LoopConfig, generator: torch.Generator) -> torch.Tensor:
+    """The global batch's row indices (the same on every process: they share the generator), on the CPU."""
+    return torch.randint(n, (config.batch_size,), generator=generator, device=generator.device).cpu()
+
+
+def _draw(data: Features, config: LoopConfig, generator: torch.Generator, device: torch.device) -> _Shard:
+    """Draw the global batch of ``data`` and keep this process's shard of it (the whole batch in one process)."""
+    rows = _draw_rows(len(data), config, generator)
+    if world_size() == 1:
+        return _Shard(data.batch(rows, device), slice(None), len(rows), None, None)
+    # The global batch on the CPU first, so the shard keeps its length; only the shard moves to the device.
+    full, part = data.batch(rows), shard_range(len(rows))
+    text = None if full.text_states is None else full.text_states[part].to(device)
+    batch = Features(full.states[part].to(device), full.targets[part].to(device), full.mask[part].to(device), text)
+    targets = int(full.mask.sum())
+    return _Shard(batch, part, len(rows), targets, targets + len(rows))
+
+
+def _share(mean: torch.Tensor, count: torch.Tensor | int, total: int | None) -> torch.Tensor:
+    """A shard's mean over ``count`` items as its share of the mean over ``total`` (``None``: the mean itself).
+
+    Only for counts that are never 0 (valid states: each row's first state is always valid).
+    """
+    return mean if total is None else mean * (int(count) / total)
+
+
+def _ce_and_accuracy(
+    logits: torch.Tensor, gold: torch.Tensor, total: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token cross-entropy and accuracy: the means, or this shard's sums over the global ``total``."""
+    if total is None:
+        return nn.functional.cross_entropy(logits, gold), (logits.argmax(-1) == gold).float().mean()
+    # Sums, not weighted means: a shard may hold no valid target at all (its share is then 0, not NaN).
+    ce = nn.functional.cross_entropy(logits, gold, reduction="sum") / total
+    return ce, (logits.argmax(-1) == gold).float().sum() / total
+
+
+def _usage_entropy(logits: torch.Tensor, valid: torch.Tensor, total: int | None) -> torch.Tensor:
+    """:func:`~lam_envs.latent.inverse.usage_entropy` of the global batch's mean code distribution (its share)."""
+    if total is None:
+        return usage_entropy(logits, valid)
+    probs = torch.softmax(logits.float(), dim=-1)[valid]
+    mean = (sum_over_processes(probs.sum(0)) / total).clamp_min(1e-12)
+    return share_of_global(-(mean * mean.log()).sum())
+
+
+def _gumbel(logits: torch.Tensor, temperature: float, generator: torch.Generator, shard: _Shard) -> torch.Tensor:
+    """The straight-through Gumbel one-hot codes, with the noise the global batch draws in one process."""
+    if shard.total_targets is None:
+        return gumbel_straight_through(logits, temperature, generator)[0]
+    shape = (shard.size, *logits.shape[1:])
+    u = torch.rand(shape, generator=generator, device=logits.device, dtype=logits.dtype)[shard.rows]
+    # The same noise expression as gumbel_straight_through, added here so that only this shard's rows get it.
+    noisy = logits - torch.log(-torch.log(u.clamp(1e-9, 1.0 - 1e-9)))
+    return gumbel_straight_through(noisy, temperature, None)[0]
 
 
 def world_model_ce(
     model: LatentActionModel, backbone: Backbone, states: torch.Tensor, code_weights: torch.Tensor,
-    targets: torch.Tensor, mask: torch.Tensor,
+    targets: torch.Tensor, mask: torch.Tensor, total: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy of the world model on the real next tokens, and its accuracy.
 
@@ -105,11 +188,12 @@ def world_model_ce(
         code_weights: (B, T, K) one-hot (possibly straight-through) codes.
         targets: (B, T) next tokens.
         mask: (B, T) valid steps.
+        total: ``None``: the means over the valid steps; else the sums divided by ``total`` (this shard's share of
+            a global batch with ``total`` valid steps).
     """
     x = model.merge(states[:, :-1], model.codebook.mix(code_weights))
     logits = model.readout(x[mask], backbone)
-    gold = targets[mask]
-    return nn.functional.cross_entropy(logits, gold), (logits.argmax(-1) == gold).float().mean()
+    return _ce_and_accuracy(logits, targets[mask], total)
 
 
 def _check_features(data: Features, name: str, paired: bool) -> None:
@@ -133,10 +217,13 @@ def projector_stage(
     device = next(model.parameters()).device
 
     def loss_fn(gen: torch.Generator) -> dict[str, torch.Tensor]:
-        b = paired.batch(_rows(len(paired), config, gen).cpu(), device)
+        shard = _draw(paired, config, gen, device)
+        b = shard.batch
         valid = torch.cat([torch.ones_like(b.mask[:, :1]), b.mask], dim=1)
         assert b.text_states is not None
         forward, reverse = model.projector.paired_nll(b.text_states, b.states, valid)
+        forward = _share(forward, valid.sum(), shard.total_states)
+        reverse = _share(reverse, valid.sum(), shard.total_states)
         return {"loss": forward + reverse, "nll_forward": forward, "nll_reverse": reverse}
 
     return train_loop(model, loss_fn, config, name="projector", run_dir=run_dir, progress=progress)
@@ -167,33 +254,38 @@ def joint_stage(
     device = next(model.parameters()).device
     tau = model.config.gumbel_temperature
 
-    def codes_and_ce(states: torch.Tensor, b: Features, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+    def codes_and_ce(states: torch.Tensor, shard: _Shard, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+        b, total = shard.batch, shard.total_targets
         logits = model.inverse(states)
-        weights, _ = gumbel_straight_through(logits, tau, gen)
-        ce, acc = world_model_ce(model, backbone, states, weights, b.targets, b.mask)
-        return ce, acc, usage_entropy(logits, b.mask)
+        weights = _gumbel(logits, tau, gen, shard)
+        ce, acc = world_model_ce(model, backbone, states, weights, b.targets, b.mask, total)
+        return ce, acc, _usage_entropy(logits, b.mask, total)
 
     def loss_fn(gen: torch.Generator) -> dict[str, torch.Tensor]:
-        b = paired.batch(_rows(len(paired), config, gen).cpu(), device)
-        ce, acc, entropy = codes_and_ce(b.states, b, gen)
+        shard = _draw(paired, config, gen, device)
+        b = shard.batch
+        ce, acc, entropy = codes_and_ce(b.states, shard, gen)
         out = {"ce_paired": ce, "acc_paired": acc, "code_entropy": entropy}
         loss = ce - config.entropy_weight * entropy
         if use_projector:
             valid = torch.cat([torch.ones_like(b.mask[:, :1]), b.mask], dim=1)
             assert b.text_states is not None
             forward, reverse = model.projector.paired_nll(b.text_states, b.states, valid)
+            forward = _share(forward, valid.sum(), shard.total_states)
+            reverse = _share(reverse, valid.sum(), shard.total_states)
             loss = loss + config.projector_weight * (forward + reverse)
             out.update(nll_forward=forward, nll_reverse=reverse)
         if use_text:
             assert text is not None
-            t = text.batch(_rows(len(text), config, gen).cpu(), device)
+            text_shard = _draw(text, config, gen, device)
+            t = text_shard.batch
             states = model.projector.to_vision_text(t.states) if use_projector else t.states
-            ce_t, acc_t, entropy_t = codes_and_ce(states, t, gen)
+            ce_t, acc_t, entropy_t = codes_and_ce(states, text_shard, gen)
             loss = loss + ce_t - config.entropy_weight * entropy_t
             out.update(ce_text=ce_t, acc_text=acc_t)
             if use_projector and config.use_cycle:
                 valid = torch.cat([torch.ones_like(t.mask[:, :1]), t.mask], dim=1)
-                cycle = model.projector.cycle_nll(t.states, valid)
+                cycle = _share(model.projector.cycle_nll(t.states, valid), valid.sum(), text_shard.total_states)
                 loss = loss + config.projector_weight * cycle
                 out["nll_cycle"] = cycle
         out["loss"] = loss
@@ -234,11 +326,12 @@ def prior_stage(
     device = next(model.parameters()).device
 
     def loss_fn(gen: torch.Generator) -> dict[str, torch.Tensor]:
-        rows = _rows(len(labels), config, gen).cpu()
+        rows = _draw_rows(len(labels), config, gen)
+        total = None if world_size() == 1 else len(rows)
+        rows = rows[shard_range(len(rows))]
         logits = model.prior(states[rows].to(device).float())
-        gold = labels[rows].to(device)
-        ce = nn.functional.cross_entropy(logits, gold)
-        return {"loss": ce, "acc": (logits.argmax(-1) == gold).float().mean()}
+        ce, acc = _ce_and_accuracy(logits, labels[rows].to(device), total)
+        return {"loss": ce, "acc": acc}
 
     return train_loop(model, loss_fn, config, name="prior", run_dir=run_dir, progress=progress)
 
@@ -257,11 +350,12 @@ def sft_stage(
     device = next(model.parameters()).device
 
     def loss_fn(gen: torch.Generator) -> dict[str, torch.Tensor]:
-        b = task.batch(_rows(len(task), config, gen).cpu(), device)
+        shard = _draw(task, config, gen, device)
+        b = shard.batch
         with torch.no_grad():
             codes = model.prior(b.states[:, :-1]).argmax(-1)
         weights = nn.functional.one_hot(codes, model.num_codes).float()
-        ce, acc = world_model_ce(model, backbone, b.states, weights, b.targets, b.mask)
+        ce, acc = world_model_ce(model, backbone, b.states, weights, b.targets, b.mask, shard.total_targets)
         return {"loss": ce, "acc": acc}
 
     return train_loop(model, loss_fn, config, name="sft", run_dir=run_dir, progress=progress)
