@@ -12,7 +12,11 @@ import lam_envs  # noqa: F401  (registers the lam/ ids)
 from lam_agents.vec_env import ConversationVecEnv
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
-__all__ = ["ConversationVecEnv", "EnvParts", "env_parts", "inner_env", "make_vec_env"]
+__all__ = ["ConversationVecEnv", "EnvParts", "EnvSettingsError", "env_parts", "inner_env", "make_vec_env"]
+
+
+class EnvSettingsError(ValueError):
+    """The env id, ``n_envs`` or ``workers`` given to :func:`make_vec_env` cannot work (the message names the fix)."""
 
 
 def make_vec_env(env_id: str, n_envs: int, seed: int, env_kwargs: dict[str, Any] | None = None, *,
@@ -33,15 +37,15 @@ def make_vec_env(env_id: str, n_envs: int, seed: int, env_kwargs: dict[str, Any]
         (the monitor fills SB3's episode statistics).
 
     Raises:
-        ValueError: for an unknown id, a non-positive ``n_envs`` or ``workers``, or ``n_envs`` not a multiple of
-            ``workers``.
+        EnvSettingsError: for an unknown id, a non-positive ``n_envs`` or ``workers``, or ``n_envs`` not a multiple
+            of ``workers``.
     """
     if env_id not in lam_envs.ENV_IDS:
-        raise ValueError(f"unknown env id {env_id!r}; expected one of: {', '.join(lam_envs.ENV_IDS)}")
+        raise EnvSettingsError(f"unknown env id {env_id!r}; expected one of: {', '.join(lam_envs.ENV_IDS)}")
     if n_envs <= 0:
-        raise ValueError(f"n_envs={n_envs} must be positive")
+        raise EnvSettingsError(f"n_envs={n_envs} must be positive")
     if workers <= 0 or n_envs % workers:
-        raise ValueError(f"n_envs={n_envs} must be a positive multiple of workers={workers} (each worker holds "
+        raise EnvSettingsError(f"n_envs={n_envs} must be a positive multiple of workers={workers} (each worker holds "
                          "n_envs / workers rows); change --n-envs or --workers")
     venv: VecEnv
     if workers == 1:

@@ -97,6 +97,8 @@ class TrainConfig:
     """CPUs each rollout worker reserves (and its torch threads)."""
     worker_gpus: float = 0.0
     """GPUs each rollout worker reserves (1: its own GPU; with env keyword ``device="cuda"``)."""
+    worker_timeout_s: float = 600.0
+    """Seconds a rollout worker may take for one call before the run stops (a first reset loads the models)."""
 
     def __post_init__(self) -> None:
         self.algo = algo_spec(self.algo).name
@@ -120,6 +122,8 @@ class TrainConfig:
         check_device(self.device)
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers <= 0:
             raise ValueError(f"workers={self.workers!r} must be a positive integer")
+        if not (isinstance(self.worker_timeout_s, (int, float)) and self.worker_timeout_s > 0):
+            raise ValueError(f"worker_timeout_s={self.worker_timeout_s!r} must be > 0 seconds (--worker-timeout)")
         spec = algo_spec(self.algo)
         if (self.fair_start or self.kl_beta) and not spec.fair_start:
             fair = ", ".join(n for n, s in _all_specs().items() if s.fair_start)
@@ -262,7 +266,8 @@ def _ray_settings(config: TrainConfig) -> Any:
         return None
     from lam_agents.ray_workers import RaySettings
 
-    return RaySettings(address=config.ray_address, worker_cpus=config.worker_cpus, worker_gpus=config.worker_gpus)
+    return RaySettings(address=config.ray_address, worker_cpus=config.worker_cpus, worker_gpus=config.worker_gpus,
+                       timeout_s=config.worker_timeout_s)
 
 
 def _check_same_run(config: TrainConfig, run: dict[str, Any]) -> None:

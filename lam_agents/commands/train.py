@@ -33,12 +33,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray-address", default=None, help="Ray cluster to join (default: start a local Ray)")
     p.add_argument("--worker-cpus", type=float, default=1.0, help="CPUs each rollout worker reserves")
     p.add_argument("--worker-gpus", type=float, default=0.0, help="GPUs each rollout worker reserves")
+    p.add_argument("--worker-timeout", type=float, default=600.0,
+                   help="seconds a rollout worker may take for one call before the run stops (default 600)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from lam_agents.algos import algo_spec
     from lam_agents.env_kwargs import parse_env_kwargs
+    from lam_agents.envs import EnvSettingsError
     from lam_agents.train import RunDirError, TrainConfig, TrainingInterrupted, train
 
     try:
@@ -53,12 +56,13 @@ def run(args: argparse.Namespace) -> int:
             checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, progress_bar=not args.no_progress,
             device=args.device, overwrite=args.overwrite, resume=args.resume, workers=args.workers,
             ray_address=args.ray_address, worker_cpus=args.worker_cpus, worker_gpus=args.worker_gpus,
+            worker_timeout_s=args.worker_timeout,
         )
     except ValueError as exc:
         raise SystemExit(f"lam train: {exc}") from None
     try:
         run_dir = train(config)
-    except RunDirError as exc:
+    except (RunDirError, EnvSettingsError) as exc:  # n_envs may come from the YAML: checked where the env is made
         raise SystemExit(f"lam train: {exc}") from None
     except TrainingInterrupted as exc:
         print(f"lam train: {exc}")

@@ -129,3 +129,16 @@ def test_personas_from_short_descriptions() -> None:
     assert user.roles == {"home": "parent", "community": "volunteer"}  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="role set"):
         make_persona("pcogalign", "nothing here")
+
+
+@pytest.mark.parametrize("argv", [["--n-envs", "3", "--workers", "2"], ["--worker-timeout", "0"]])
+def test_train_refuses_bad_worker_settings_in_one_line(argv: list[str], tmp_path: Path) -> None:
+    """n_envs must split over the workers and the timeout be positive: a SystemExit naming the fix, no traceback,
+    before any worker starts."""
+    parser = argparse.ArgumentParser()
+    train.register(parser.add_subparsers())
+    args = parser.parse_args(["train", "--env", "lam/MMRole-Latent-v0", "--out", str(tmp_path / "run"), *argv])
+    with pytest.raises(SystemExit, match="--n-envs or --workers|--worker-timeout") as exc:
+        args.func(args)
+    assert str(exc.value).startswith("lam train: ") and "\n" not in str(exc.value)
+    assert not (tmp_path / "run").exists()
