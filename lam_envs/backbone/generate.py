@@ -9,36 +9,21 @@ import torch
 from lam_envs.backbone.adapter import Backbone
 from lam_envs.backbone.inputs import Context
 
-_DONE_CHECK_EVERY = 8  # tokens between host syncs that check whether every row has finished
-
 
 def greedy_token_ids(
     backbone: Backbone, contexts: Sequence[Context], max_new_tokens: int, batch_size: int = 64
 ) -> list[list[int]]:
     """Decode greedily for each context, in batches, until EOS or ``max_new_tokens``.
 
+    The envs' decode engine (:func:`lam_envs.envs.core.write_replies`) under the LM head's argmax policy, i.e. a
+    token env's greedy episode.
+
     Returns:
         One list of generated token ids per context, EOS excluded.
     """
-    out: list[list[int]] = []
-    for start in range(0, len(contexts), batch_size):
-        chunk = contexts[start : start + batch_size]
-        state = backbone.prefill(chunk)
-        done = torch.zeros(len(chunk), dtype=torch.bool, device=backbone.device)
-        steps = []
-        for t in range(max_new_tokens):
-            token = backbone.lm_head(state.h).argmax(-1)
-            token = torch.where(done, torch.full_like(token, backbone.eos_token_id), token)
-            steps.append(token)
-            done = done | (token == backbone.eos_token_id)
-            if (t + 1) % _DONE_CHECK_EVERY == 0 and bool(done.all()):
-                break
-            if t + 1 < max_new_tokens:
-                backbone.step(state, token)
-        ids = torch.stack(steps, dim=1).tolist()
-        for row in ids:
-            out.append(row[: row.index(backbone.eos_token_id)] if backbone.eos_token_id in row else row)
-    return out
+    from lam_envs.envs.core import lm_head_argmax, write_context_replies  # the envs build on the backbone
+
+    return write_context_replies(backbone, contexts, lm_head_argmax, max_new_tokens, batch_size=batch_size)
 
 
 def greedy_replies(

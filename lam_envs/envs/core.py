@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from lam_envs.backbone import Backbone, DecodeState
+from lam_envs.backbone import Backbone, Context, DecodeState
 from lam_envs.data.types import Sample, Task
 from lam_envs.envs.config import DEFAULT_TOKEN_MASK_TOP_P, ActionKind, ConversationConfig, Int
 from lam_envs.envs.resources import (
@@ -59,6 +59,28 @@ def top_p_mask(logits: torch.Tensor, top_p: float) -> np.ndarray:
     return mask.cpu().numpy()
 
 
+@dataclass(frozen=True)
+class EnvParts:
+    """What agents may read of a conversation env: its frozen models, its samples and its reply limit.
+
+    The public surface of :class:`~lam_envs.envs.vector.ConversationVectorEnv` (``env.parts``) and of the SB3 and
+    Ray adapters in ``lam_agents``; agents read these instead of the env's internals and never modify them.
+    """
+
+    task: Task
+    """The task's registry name."""
+    action_kind: ActionKind
+    """``"latent"`` (actions are codes) or ``"token"`` (actions are token ids)."""
+    backbone: Backbone
+    """The frozen VLM."""
+    world_model: WorldModel | None
+    """The latent action model (latent envs), else ``None``."""
+    samples: tuple[Sample, ...]
+    """The prompts the env draws its episodes from (``options["sample_index"]`` indexes them)."""
+    max_reply_tokens: int
+    """The reply limit: an episode is truncated after this many tokens."""
+
+
 @dataclass
 class Setup:
     """Everything an env's dynamics read, resolved once from its keywords (shared by the batch's rows)."""
@@ -69,7 +91,8 @@ class Setup:
     backbone: Backbone
     world_model: WorldModel | None
     samples: list[Sample]
-    reward: Reward
+    reward: Reward | None
+    """The judge (``None``: a setup for :func:`write_replies` only, see :meth:`for_decoding`)."""
     prompt_style: str
     num_actions: int = field(init=False)
 
@@ -97,6 +120,24 @@ class Setup:
             reward=resolve_reward(task, config.reward, config.judge_failure_reward),
             prompt_style=style,
         )
+
+    @classmethod
+    def for_decoding(
+        cls, task: Task, action_kind: ActionKind, config: ConversationConfig, samples: Sequence[Sample] = ()
+    ) -> Setup:
+        """The models named by ``config`` without its split's samples or judge: for writing replies with
+        :func:`write_replies` (chat, reports), which never judges. ``samples`` are the prompts to answer."""
+        config.check_action_kind(action_kind)
+        backbone, is_default = resolve_backbone(config)
+        world_model = resolve_world_model(config.latent_model, backbone) if action_kind == "latent" else None
+        style = config.prompt_style or ("compact" if is_default else "full")
+        return cls(task, action_kind, config, backbone, world_model, list(samples), None, style)
+
+    @property
+    def parts(self) -> EnvParts:
+        """The agent-facing view of this setup (see :class:`EnvParts`)."""
+        return EnvParts(self.task, self.action_kind, self.backbone, self.world_model, tuple(self.samples),
+                        int(self.config.max_reply_tokens))
 
 
 @dataclass
@@ -216,6 +257,19 @@ class ReplyBatch:
                         [contexts[rows[i]] for i in keep])
         return errors
 
+    def begin_contexts(self, contexts: Sequence[Context], decode_seeds: Sequence[int] | None = None) -> None:
+        """Start every row on a context of its own, with no sample behind it (reports that decode from contexts:
+        such rows can be written with :func:`write_replies` but not judged; ``sample(row)`` means nothing for them).
+
+        Args:
+            contexts: One per row.
+            decode_seeds: Seeds of the rows' sampling generators (``None``: 0 each; greedy decoding draws none).
+        """
+        seeds = [0] * self.num_rows if decode_seeds is None else list(decode_seeds)
+        if len(contexts) != self.num_rows or len(seeds) != self.num_rows:
+            raise ValueError(f"got {len(contexts)} contexts and {len(seeds)} seeds for {self.num_rows} rows")
+        self._start(list(range(self.num_rows)), [0] * self.num_rows, seeds, list(contexts))
+
     def _start(self, rows: list[int], indices: list[int], decode_seeds: list[int], contexts: list[Any]) -> None:
         full = sorted(rows) == list(range(self.num_rows))
         if self.state is None and not full:
@@ -309,11 +363,18 @@ class ReplyBatch:
         return actions
 
     @torch.inference_mode()
-    def tokens_for(self, actions: np.ndarray) -> torch.Tensor:
-        """The token each row emits for its action (token envs: the action; latent: the world model's token)."""
+    def tokens_for(self, actions: Any) -> torch.Tensor:
+        """The token each row emits for its action (token envs: the action; latent: the world model's token).
+
+        ``actions`` is checked (:meth:`check_actions`), except a torch tensor, which is taken as it is: a policy that
+        computes its actions on the backbone's device (e.g. :func:`lm_head_argmax`) is trusted, so that reading its
+        actions never waits on the device.
+        """
         assert self.state is not None
-        device = self.backbone.device
-        acts = torch.as_tensor(self.check_actions(actions), dtype=torch.long, device=device)
+        if isinstance(actions, torch.Tensor):
+            acts = actions.to(device=self.backbone.device, dtype=torch.long)
+        else:
+            acts = torch.as_tensor(self.check_actions(actions), dtype=torch.long, device=self.backbone.device)
         if self.setup.action_kind == "token":
             return acts
         assert self.setup.world_model is not None
@@ -420,10 +481,13 @@ class ReplyBatch:
             JudgeError: if a verdict failed and ``judge_failure_reward`` is ``None`` (the failed rows are broken).
             Exception: whatever the judge raised (every row of ``rows`` is broken).
         """
+        reward = self.setup.reward
+        if reward is None:
+            raise RuntimeError("this batch has no judge (Setup.for_decoding); write replies with write_replies()")
         samples = [self.sample(r) for r in rows]
         texts = [self.backbone.decode(self.replies[r] + [int(tokens[r])]) for r in rows]
         try:
-            results = check_results(self.setup.reward.score(samples, texts), len(rows))
+            results = check_results(reward.score(samples, texts), len(rows))
         except BaseException as exc:
             self._break(rows, exc)
             raise
@@ -445,3 +509,100 @@ class ReplyBatch:
             logger.warning("judge failed on sample %s (%s); reward %s (failure %d)", self.sample(r).id,
                            judged[r].error, fallback, self.judge_failures)
         return judged
+
+
+# ------------------------------------------------------------------------------------------------ the decode engine
+Policy = Callable[[ReplyBatch], Any]
+"""Picks every row's next action: ``policy(batch) -> (B,) actions``, from ``batch.state.h`` (the context embeddings
+on the backbone's device) or from the env's observations (see ``lam_envs.envs.vector.batch_observations``). A torch
+tensor is taken as it is, anything else is checked like an env's actions (see :meth:`ReplyBatch.tokens_for`)."""
+
+DONE_CHECK_EVERY = 8
+"""Tokens between the host syncs of :func:`write_replies` that check whether every row has finished."""
+
+
+def lm_head_argmax(batch: ReplyBatch) -> torch.Tensor:
+    """The base VLM's greedy policy over tokens: ``lm_head(h_t).argmax()`` (token envs)."""
+    assert batch.state is not None
+    return batch.backbone.lm_head(batch.state.h).argmax(-1)
+
+
+def prior_argmax(batch: ReplyBatch) -> torch.Tensor:
+    """The policy prior's most likely code, ``prior_logits(h_t).argmax()`` (latent envs)."""
+    assert batch.state is not None and batch.setup.world_model is not None
+    return batch.setup.world_model.prior_logits(batch.state.h).argmax(-1)
+
+
+@torch.no_grad()
+def write_replies(batch: ReplyBatch, policy: Policy, *, observe: bool = False) -> list[list[int]]:
+    """Write every row's reply with ``policy`` until each ends (EOS or ``max_reply_tokens``): the one decode loop.
+
+    Tokens come from the actions exactly as in :meth:`ReplyBatch.step` (the world model's read-out, greedy or
+    sampled from each row's generator), so a row answers as an env episode on the same sample and decode seed
+    would; unlike ``step`` nothing is judged and no row restarts. A row that has finished emits EOS (its actions
+    are ignored) until every row has.
+
+    Args:
+        batch: A started batch (:meth:`ReplyBatch.begin` or :meth:`ReplyBatch.begin_contexts`).
+        policy: Picks the actions (see :data:`Policy`).
+        observe: Keep ``batch.embeddings`` and ``batch.replies`` current at every step, for a policy that reads the
+            env's observations (one host transfer per token). ``False`` (policies over ``batch.state.h``) checks
+            for the end every :data:`DONE_CHECK_EVERY` tokens only and fills ``batch.replies`` at the end.
+
+    Returns:
+        Each row's reply token ids, EOS left out; ``batch.replies`` end with EOS where a reply did, as in an env.
+    """
+    assert batch.state is not None, "start the rows (begin / begin_contexts) before writing replies"
+    backbone, rows = batch.backbone, range(batch.num_rows)
+    eos, limit = backbone.eos_token_id, int(batch.setup.config.max_reply_tokens)
+    done = torch.zeros(batch.num_rows, dtype=torch.bool, device=backbone.device)
+    steps: list[torch.Tensor] = []
+    for t in range(limit):
+        token = batch.tokens_for(policy(batch))
+        token = torch.where(done, torch.full_like(token, eos), token)
+        steps.append(token)
+        done = done | (token == eos)
+        if observe:
+            for row, tok in zip(rows, token.tolist()):
+                batch.replies[row].append(int(tok))
+        if (observe or (t + 1) % DONE_CHECK_EVERY == 0) and bool(done.all()):
+            break
+        if t + 1 < limit:
+            h = backbone.step(batch.state, token)
+            if observe:
+                batch.embeddings = batch._host_embeddings(h)
+    out = []
+    for row, ids in zip(rows, torch.stack(steps, dim=1).tolist()):
+        ended = eos in ids
+        out.append(ids[: ids.index(eos)] if ended else ids)
+        batch.replies[row] = out[-1] + [eos] if ended else list(out[-1])
+    return out
+
+
+def write_context_replies(
+    backbone: Backbone, contexts: Sequence[Context], policy: Policy, max_new_tokens: int,
+    world_model: WorldModel | None = None, batch_size: int = 64,
+) -> list[list[int]]:
+    """:func:`write_replies` for bare contexts (no samples, no judge), ``batch_size`` rows at a time.
+
+    Args:
+        backbone: The frozen VLM.
+        contexts: The prompts.
+        policy: Picks the actions (e.g. :func:`lm_head_argmax`; :func:`prior_argmax` with a ``world_model``).
+        max_new_tokens: The reply limit.
+        world_model: The latent action model for a policy over codes (tokens greedy given the code), else ``None``.
+        batch_size: Rows decoded together.
+
+    Returns:
+        One list of token ids per context, EOS left out.
+    """
+    config = ConversationConfig(max_reply_tokens=max_new_tokens)
+    kind: ActionKind = "token" if world_model is None else "latent"
+    setup = Setup("", kind, config, backbone, world_model, [], None, "compact")
+    out: list[list[int]] = []
+    for start in range(0, len(contexts), batch_size):
+        chunk = contexts[start : start + batch_size]
+        batch = ReplyBatch(setup, len(chunk))
+        batch.begin_contexts(chunk)
+        out.extend(write_replies(batch, policy))
+    return out

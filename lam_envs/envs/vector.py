@@ -7,6 +7,7 @@ Stable-Baselines3 ``VecEnv``. Row i seeded with ``seed + i`` replays ``gym.make(
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, Sequence
 
@@ -19,12 +20,27 @@ from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 from lam_envs.envs import render as rendering
 from lam_envs.envs.config import ConversationConfig, Int, check_action_kind, check_task
 from lam_envs.envs.conversation import SEED_HIGH, check_options
-from lam_envs.envs.core import ReplyBatch, Setup
+from lam_envs.envs.core import EnvParts, ReplyBatch, Setup
 from lam_envs.envs.spaces import embedding_observations, observation_space, reset_info, row_observation, step_info
 
 logger = logging.getLogger(__name__)
 
 RESET_OPTIONS = ("sample_index", "reset_mask")
+
+
+def pinned_decode_seed(seed: int | None) -> int:
+    """The decode seed of the first episode of a row seeded ``seed`` on a pinned sample (``options["sample_index"]``
+    draws nothing), as :meth:`ConversationVectorEnv._restart` draws it: what a chat reply answers with to write that
+    episode's reply (``None``: fresh entropy)."""
+    return int(seeding.np_random(seed)[0].integers(SEED_HIGH))
+
+
+def batch_observations(batch: ReplyBatch, single_space: spaces.Space) -> Any:
+    """The batched observations of ``batch``'s rows in ``single_space`` (the env's ``observation_space(setup)``)."""
+    if batch.setup.config.observation == "embedding":
+        return embedding_observations(batch)
+    out = create_empty_array(single_space, batch.num_rows)
+    return concatenate(single_space, [row_observation(batch, r) for r in range(batch.num_rows)], out)
 
 
 class ConversationVectorEnv(VectorEnv):
@@ -45,6 +61,10 @@ class ConversationVectorEnv(VectorEnv):
     changed half-way, and ``step`` raises ``RuntimeError`` naming the broken rows until they are reset
     (``reset()``, or ``reset(options={"reset_mask": mask})`` for those rows only; the others continue their
     episodes). An exception in the shared backbone step breaks every row.
+
+    What agents read of it: ``task``, ``action_kind``, ``num_envs``, ``num_samples``, ``max_reply_tokens`` and
+    ``parts`` (the frozen backbone, world model and samples, an :class:`~lam_envs.envs.core.EnvParts`); the SB3 and
+    Ray adapters of ``lam_agents`` offer the same names.
 
     Args:
         num_envs: N, the number of rows.
@@ -148,12 +168,27 @@ class ConversationVectorEnv(VectorEnv):
         self._started = bool(state["started"])
 
     def _observations(self) -> Any:
-        if self.config.observation == "embedding":
-            return embedding_observations(self.batch)
-        out = create_empty_array(self.single_observation_space, self.num_envs)
-        return concatenate(
-            self.single_observation_space, [row_observation(self.batch, r) for r in range(self.num_envs)], out
-        )
+        return batch_observations(self.batch, self.single_observation_space)
+
+    # ------------------------------------------------------------------------------------------------ for agents
+    @functools.cached_property
+    def parts(self) -> EnvParts:
+        """The frozen models, samples and reply limit behind this env, for agents to read (see :class:`EnvParts`).
+
+        ``task`` and ``action_kind`` are attributes of the env too; ``setup``, ``config`` and ``batch`` are its
+        internals, which agents do not read.
+        """
+        return self.setup.parts
+
+    @property
+    def num_samples(self) -> int:
+        """The number of prompts the env draws from (``options["sample_index"]`` lies in ``[0, num_samples)``)."""
+        return len(self.setup.samples)
+
+    @property
+    def max_reply_tokens(self) -> int:
+        """The reply limit (an episode is truncated after this many tokens)."""
+        return int(self.config.max_reply_tokens)
 
     # ------------------------------------------------------------------------------------------------ VectorEnv API
     def reset(

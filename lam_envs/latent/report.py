@@ -29,7 +29,6 @@ from lam_envs.latent.model import LatentActionModel
 
 logger = logging.getLogger(__name__)
 
-_DONE_CHECK_EVERY = 8
 
 
 @dataclass
@@ -119,32 +118,19 @@ def token_metrics(
     )
 
 
-@torch.no_grad()
 def prior_replies(
     model: LatentActionModel, backbone: Backbone, contexts: Sequence[Context], max_new_tokens: int = 64,
     batch_size: int = 64,
 ) -> list[str]:
-    """Replies decoded with the policy prior's most likely code at every step (tokens greedy given the code)."""
-    out: list[str] = []
-    eos = backbone.eos_token_id
-    for start in range(0, len(contexts), batch_size):
-        chunk = contexts[start : start + batch_size]
-        state = backbone.prefill(chunk)
-        done = torch.zeros(len(chunk), dtype=torch.bool, device=backbone.device)
-        steps = []
-        for t in range(max_new_tokens):
-            codes = model.prior_logits(state.h).argmax(-1)
-            token = model.token_logits(state.h, codes, backbone).argmax(-1)
-            token = torch.where(done, torch.full_like(token, eos), token)
-            steps.append(token)
-            done = done | (token == eos)
-            if (t + 1) % _DONE_CHECK_EVERY == 0 and bool(done.all()):
-                break
-            if t + 1 < max_new_tokens:
-                backbone.step(state, token)
-        for row in torch.stack(steps, dim=1).tolist():
-            out.append(backbone.decode(row[: row.index(eos)] if eos in row else row).strip())
-    return out
+    """Replies decoded with the policy prior's most likely code at every step (tokens greedy given the code).
+
+    The envs' decode engine (:func:`lam_envs.envs.core.write_replies`) under the prior's argmax policy, i.e. a
+    greedy latent env's episode.
+    """
+    from lam_envs.envs.core import prior_argmax, write_context_replies
+
+    ids = write_context_replies(backbone, contexts, prior_argmax, max_new_tokens, model, batch_size)
+    return [backbone.decode(row).strip() for row in ids]
 
 
 @dataclass
