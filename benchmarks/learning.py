@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar per run otherwise
+    hf_logging.set_verbosity_error()
     overrides = {k: v for k, v in {"algos": args.algos and tuple(args.algos), "tasks": args.tasks and tuple(args.tasks),
                                    "seeds": args.seeds and tuple(args.seeds), "steps": args.steps,
                                    "n_eval": args.n_eval, "splits": args.splits and tuple(args.splits),

@@ -63,8 +63,8 @@ class LearningConfig:
     """Training seeds."""
     steps: int = 100_000
     """Environment steps (tokens) per run."""
-    n_envs: int | None = None
-    """Rows decoded together (``None``: the YAML's)."""
+    n_envs: int | None = 16
+    """Rows decoded together (the probes of ``benchmarks/results/learning_probe`` used 16; ``None``: the YAML's)."""
     n_eval: int = 32
     """Test prompts per split (the same prompts before and after)."""
     samples_per_prompt: int = 3
@@ -97,15 +97,15 @@ def evaluate_policy(model: Any, eid: str, env_kwargs: dict[str, Any], split: str
         ``{"total": mean ratio, "dimensions": {dim: mean}, "replies": [[reply per round] per prompt],
         "ratios": [[ratio per round] per prompt], "reply_tokens": [...], "judge_failures": int}``.
     """
-    from lam_agents.envs import make_vec_env
+    from lam_agents.envs import inner_env, make_vec_env
     from lam_agents.evaluate import answer_prompts
 
     venv = make_vec_env(eid, min(n_envs, n), seed, {**env_kwargs, "split": split, "num_samples": n})
-    n_prompts = len(venv.unwrapped.venv.setup.samples)
+    n_prompts = inner_env(venv).num_samples
     replies: list[list[str]] = [[] for _ in range(n_prompts)]
     ratios: list[list[float]] = [[] for _ in range(n_prompts)]
     dims: dict[str, list[float]] = {}
-    lengths, failures, max_tokens = [], 0, int(venv.unwrapped.venv.config.max_reply_tokens)
+    lengths, failures, max_tokens = [], 0, inner_env(venv).max_reply_tokens
     for r in range(samples_per_prompt):
         for i, info in enumerate(answer_prompts(model, venv, range(n_prompts), seed=seed * 1000 + r)):
             replies[i].append(info["reply"])
@@ -171,8 +171,19 @@ def run_one(config: LearningConfig, task: str, algo: str, kind: str, seed: int) 
     model, _ = load_agent(out / "train")
     end = score_all(model)
     return {"task": task, "algo": algo, "action_space": kind, "seed": seed, "steps": config.steps,
+            "settings": _run_settings(config),
             "train_seconds": seconds, "curve": binned_curve(curve.points, config.steps),
             "start": start.result, "end": end}
+
+
+def _run_settings(config: LearningConfig) -> dict[str, Any]:
+    """What a finished run must share with the study to be kept (everything but the lists of runs and the output)."""
+    from lam_agents.env_kwargs import env_kwargs_record
+
+    return json.loads(json.dumps({"steps": config.steps, "n_envs": config.n_envs, "n_eval": config.n_eval,
+                                  "samples_per_prompt": config.samples_per_prompt, "splits": list(config.splits),
+                                  "hyperparams": config.hyperparams,
+                                  "env_kwargs": env_kwargs_record(config.env_kwargs)}, default=str))
 
 
 def binned_curve(points: list[tuple[int, float]], steps: int, bins: int = CURVE_BINS) -> list[float]:
@@ -433,9 +444,10 @@ def run_study(config: LearningConfig, command: str | None = None, progress: bool
         bar.set_postfix_str(f"{algo} {task} {kind} seed {seed}")
         if path.is_file():
             result = json.loads(path.read_text())
-            if result.get("steps") == config.steps:
+            if result.get("settings") == _run_settings(config):
                 results.append(result)
                 continue
+            logger.warning("%s was made with other settings; running it again", path.parent)
         result = run_one(config, task, algo, kind, seed)
         write_json_atomic(path, result)
         results.append(result)
