@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import Any
-
-import gymnasium as gym
 
 import lam_envs  # noqa: F401  (registers the lam/ ids)
 from lam_agents.vec_env import ConversationVecEnv
+from lam_envs.envs.core import EnvParts
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 __all__ = ["ConversationVecEnv", "EnvParts", "EnvSettingsError", "env_parts", "inner_env", "make_vec_env"]
@@ -66,6 +64,9 @@ def _is_ray(inner: Any) -> bool:
 def inner_env(venv: VecEnv) -> ConversationVecEnv:
     """The :class:`ConversationVecEnv` (or Ray rollout-worker facade) under any SB3 wrappers.
 
+    Both offer agents the same surface: ``task``, ``action_kind``, ``num_envs``, ``num_samples``,
+    ``max_reply_tokens``, ``parts`` and SB3's ``set_options`` (which a wrapper would keep for itself).
+
     Raises:
         TypeError: if ``venv`` does not wrap a conversation env.
     """
@@ -75,50 +76,7 @@ def inner_env(venv: VecEnv) -> ConversationVecEnv:
     return inner
 
 
-@dataclass
-class EnvParts:
-    """The frozen pieces behind a conversation env that agents read (never modify)."""
-
-    task: str
-    action_kind: str
-    backbone: Any
-    world_model: Any
-    samples: list
-    obs_bound: float
-    prompt_style: str
-    max_reply_tokens: int
-
-
 def env_parts(venv: VecEnv) -> EnvParts:
-    """The backbone, world model, samples and settings of the env behind ``venv``.
-
-    Behind Ray rollout workers the frozen pieces are loaded once more in this process, read-only, on first use (the
-    fair start copies the prior or LM head from them); the workers' own copies never leave them.
-    """
-    inner = inner_env(venv)
-    if _is_ray(inner):
-        if inner._parts is None:
-            from lam_envs.envs.config import ConversationConfig, check_action_kind, check_task
-            from lam_envs.envs.core import Setup
-
-            spec = gym.spec(inner.env_id)
-            kwargs = {**spec.kwargs, **inner.env_kwargs}
-            task, kind = check_task(kwargs.pop("task")), check_action_kind(kwargs.pop("action_space"))
-            kwargs.pop("render_mode", None)
-            setup = Setup.build(task, kind, ConversationConfig(**kwargs))
-            inner._parts = _parts_of(setup)
-        return inner._parts
-    return _parts_of(inner.venv.setup)
-
-
-def _parts_of(setup: Any) -> EnvParts:
-    return EnvParts(
-        task=setup.task,
-        action_kind=setup.action_kind,
-        backbone=setup.backbone,
-        world_model=setup.world_model,
-        samples=setup.samples,
-        obs_bound=float(setup.config.obs_bound),
-        prompt_style=setup.prompt_style,
-        max_reply_tokens=int(setup.config.max_reply_tokens),
-    )
+    """``inner_env(venv).parts``: the frozen backbone, world model and samples behind ``venv`` (see
+    :class:`~lam_envs.envs.core.EnvParts`; behind Ray workers they are loaded once more in this process)."""
+    return inner_env(venv).parts

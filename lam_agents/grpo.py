@@ -36,7 +36,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
-from lam_agents.envs import env_parts, inner_env
+from lam_agents.envs import inner_env
 from lam_agents.fair_start import FairStartMixin, FairStartPolicy
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class GRPO(OnPolicyAlgorithm):
     def collect_rollouts(self, env: VecEnv, callback: BaseCallback, rollout_buffer: Any, n_rollout_steps: int) -> bool:
         """Write ``groups_per_update`` groups of ``group_size`` replies (see the module docstring)."""
         inner = inner_env(env)
-        n_prompts = len(env_parts(env).samples)
+        n_prompts = inner.num_samples
         groups_per_reset = env.num_envs // self.group_size
         self.policy.set_training_mode(False)
         self._episodes = []
@@ -231,7 +231,8 @@ class GRPO(OnPolicyAlgorithm):
         if self.loss_type == "grpo":
             per_reply = 1.0 / (n * lengths)
         elif self.loss_type == "dr_grpo":
-            max_len = env_parts(self.env).max_reply_tokens  # type: ignore[arg-type]
+            assert self.env is not None
+            max_len = inner_env(self.env).max_reply_tokens
             per_reply = np.full(n, 1.0 / (n * max_len))
         else:
             per_reply = np.full(n, 1.0 / lengths.sum())

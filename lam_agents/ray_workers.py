@@ -37,6 +37,7 @@ from gymnasium.vector.utils import batch_space
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from lam_agents.vec_env import row_info
+from lam_envs.envs.core import EnvParts
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +91,7 @@ class _Worker:
         self.env = ConversationVecEnv.make(env_id, num_envs=num_envs, **env_kwargs)
 
     def spaces(self) -> tuple[gym.Space, gym.Space, dict[str, Any]]:
-        setup = self.env.venv.setup
-        summary = {"num_samples": len(setup.samples), "max_reply_tokens": int(setup.config.max_reply_tokens),
+        summary = {"num_samples": self.env.num_samples, "max_reply_tokens": self.env.max_reply_tokens,
                    "render_mode": self.env.venv.render_mode}
         return self.env.observation_space, self.env.action_space, summary
 
@@ -278,13 +278,42 @@ class RayVecEnv(VecEnv):
         self.pool = WorkerPool(env_id, num_workers, envs_per_worker, env_kwargs, settings)
         self.num_workers, self.envs_per_worker = num_workers, envs_per_worker
         self._stepping = False
-        self._parts: Any = None
+        self._parts: EnvParts | None = None
+        spec = gym.spec(env_id).kwargs
+        self.task: str = spec["task"]
+        """The task's registry name."""
+        self.action_kind: str = spec["action_space"]
+        """``"latent"`` or ``"token"``."""
         super().__init__(self.pool.num_envs, self.pool.observation_space, self.pool.action_space)
 
+    # ------------------------------------------------------------------------------------------------ for agents
     @property
     def num_samples(self) -> int:
         """Samples (prompts) each worker's env draws from."""
         return int(self.pool.summary["num_samples"])
+
+    @property
+    def max_reply_tokens(self) -> int:
+        """The reply limit of the workers' envs."""
+        return int(self.pool.summary["max_reply_tokens"])
+
+    @property
+    def parts(self) -> EnvParts:
+        """The frozen backbone, world model and samples of the workers' env (see
+        :class:`~lam_envs.envs.core.EnvParts`), loaded once more in this process, read-only, on first use (the
+        fair start copies the prior or LM head from them); the workers' own copies never leave them."""
+        if self._parts is None:
+            from lam_envs.envs.config import ConversationConfig, check_action_kind, check_task
+            from lam_envs.envs.core import Setup
+            from lam_envs.envs.resources import resolve_samples
+
+            kwargs = {**gym.spec(self.env_id).kwargs, **self.env_kwargs}
+            task, kind = check_task(kwargs.pop("task")), check_action_kind(kwargs.pop("action_space"))
+            kwargs.pop("render_mode", None)
+            config = ConversationConfig(**kwargs)
+            # The models and samples only: the judge stays with the workers.
+            self._parts = Setup.for_decoding(task, kind, config, resolve_samples(task, config)).parts
+        return self._parts
 
     # ------------------------------------------------------------------------------------------------ stepping
     def _chunk(self, values: Sequence[Any], worker: int) -> list[Any]:

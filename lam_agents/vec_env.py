@@ -4,7 +4,8 @@ imports SB3).
 SB3 does not accept Gymnasium vector envs, so :class:`ConversationVecEnv` adapts a
 :class:`~lam_envs.envs.vector.ConversationVectorEnv`: SB3's list of per-env ``info`` dicts, its
 ``terminal_observation`` and ``TimeLimit.truncated`` keys, and ``env_method("action_masks")`` for sb3-contrib's
-MaskablePPO::
+MaskablePPO. Agents read the env through ``task``, ``action_kind``, ``num_envs``, ``num_samples``,
+``max_reply_tokens`` and ``parts`` (the same names as the Gymnasium vector env and the Ray facade)::
 
     venv = ConversationVecEnv.make("lam/MMRole-Latent-v0", num_envs=32)
     model = PPO("MlpPolicy", venv, n_steps=64).learn(10_000)
@@ -18,6 +19,7 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
+from lam_envs.envs.core import EnvParts
 from lam_envs.envs.vector import ConversationVectorEnv
 
 
@@ -49,6 +51,32 @@ class ConversationVecEnv(VecEnv):
         self.venv = venv
         self._actions: np.ndarray | None = None
         super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
+
+    # ------------------------------------------------------------------------------------------------ for agents
+    @property
+    def task(self) -> str:
+        """The task's registry name."""
+        return self.venv.task
+
+    @property
+    def action_kind(self) -> str:
+        """``"latent"`` or ``"token"``."""
+        return self.venv.action_kind
+
+    @property
+    def num_samples(self) -> int:
+        """The number of prompts the env draws from (``set_options([{"sample_index": i}, ...])`` pins them)."""
+        return self.venv.num_samples
+
+    @property
+    def max_reply_tokens(self) -> int:
+        """The reply limit."""
+        return self.venv.max_reply_tokens
+
+    @property
+    def parts(self) -> EnvParts:
+        """The frozen backbone, world model and samples behind the env (see :class:`~lam_envs.envs.core.EnvParts`)."""
+        return self.venv.parts
 
     @classmethod
     def make(cls, env_id: str, num_envs: int, **kwargs: Any) -> ConversationVecEnv:
