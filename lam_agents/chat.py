@@ -2,7 +2,8 @@
 
 The agent writes exactly as it did in its env: the frozen backbone prefills the image and the dialogue, the policy
 picks an action from the context embedding h_t at every step, and the action becomes a token (latent runs: the world
-model's greedy token for the code; token runs: the action itself) until EOS or the env's reply limit::
+model's token for the code; token runs: the action itself) until EOS or the env's reply limit, through the envs'
+decode engine (:func:`lam_envs.envs.core.write_replies`)::
 
     agent = ChatAgent.from_run("runs/ppo_latent")
     print(agent.reply(Image.open("cat.png"), "What do you think of this?", "Captain Mira"))
@@ -10,6 +11,7 @@ model's greedy token for the code; token runs: the action itself) until EOS or t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,6 @@ from typing import Any, Sequence
 
 import gymnasium as gym
 import numpy as np
-import torch
 from PIL import Image
 
 from lam_envs.data.images import open_image
@@ -66,28 +67,51 @@ def make_dialogue(dialogue: str | Sequence[Turn | tuple[str, str]], speaker: str
 class ChatAgent:
     """A trained policy with the backbone (and latent model) of its env.
 
+    Its replies come from the envs' decode engine (:func:`lam_envs.envs.core.write_replies`): on a sample of its env
+    the agent writes the reply an env episode on that sample would, under the same policy and seed, with the env's
+    observations, action masks and token choice (``decoding="sample"`` included).
+
     Args:
         model: A trained SB3 model.
         env_id: The env it was trained on (decides task and action space).
-        env_kwargs: That env's keywords (backbone, latent model, reply limit, prompt style).
+        env_kwargs: That env's keywords (backbone, latent model, reply limit, prompt style, decoding).
+        algo: The model's algorithm (``None``: from its class), which says whether it takes action masks or
+            carries a recurrent state.
     """
 
-    def __init__(self, model: Any, env_id: str, env_kwargs: dict[str, Any] | None = None) -> None:
-        from lam_envs.envs.config import ConversationConfig
-        from lam_envs.envs.resources import resolve_backbone, resolve_world_model
-
+    def __init__(self, model: Any, env_id: str, env_kwargs: dict[str, Any] | None = None,
+                 algo: str | None = None) -> None:
         import lam_envs  # noqa: F401
+        from lam_agents.algos import algo_spec
+        from lam_agents.evaluate import model_spec
+        from lam_envs.envs.config import ConversationConfig, check_action_kind, check_task
+        from lam_envs.envs.core import Setup
 
         self.model = model
         self.env_id = env_id
         spec_kwargs = gym.spec(env_id).kwargs
-        self.task: str = spec_kwargs["task"]
-        self.action_kind: str = spec_kwargs["action_space"]
+        task, kind = check_task(spec_kwargs["task"]), check_action_kind(spec_kwargs["action_space"])
+        self.task: str = task
+        self.action_kind: str = kind
         self.config = ConversationConfig(**(env_kwargs or {}))
-        self.backbone, is_default = resolve_backbone(self.config)
-        self.world_model = (resolve_world_model(self.config.latent_model, self.backbone)
-                            if self.action_kind == "latent" else None)
-        self.prompt_style = self.config.prompt_style or ("compact" if is_default else "full")
+        self.algo = model_spec(model) if algo is None else algo_spec(algo)
+        # The models only: chatting neither draws the split's samples nor calls the judge.
+        self.setup = Setup.for_decoding(task, kind, self.config)
+
+    @property
+    def backbone(self) -> Any:
+        """The frozen VLM."""
+        return self.setup.backbone
+
+    @property
+    def world_model(self) -> Any:
+        """The latent action model (latent runs), else ``None``."""
+        return self.setup.world_model
+
+    @property
+    def prompt_style(self) -> str:
+        """The prompt style the env used."""
+        return self.setup.prompt_style
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> ChatAgent:
@@ -103,7 +127,7 @@ class ChatAgent:
         model, run = load_agent(run_dir)
         # Chatting never calls the run's LLM judge, so a judge whose key was not recorded needs none here.
         env_kwargs = env_kwargs_from_record(run["config"]["env_kwargs"], require_judge_key=False)
-        return cls(model, run["config"]["env_id"], env_kwargs)
+        return cls(model, run["config"]["env_id"], env_kwargs, algo=run["config"]["algo"])
 
     def sample_for(self, image: Image.Image | str | Path, dialogue: str | Sequence[Any],
                    persona: Persona | str | dict[str, str]) -> Sample:
@@ -119,7 +143,8 @@ class ChatAgent:
                       split=Split.TEST_ID)
 
     def reply(self, image: Image.Image | str | Path, dialogue: str | Sequence[Any],
-              persona_or_roleset: Persona | str | dict[str, str], deterministic: bool = True) -> str:
+              persona_or_roleset: Persona | str | dict[str, str], deterministic: bool = True,
+              seed: int | None = None) -> str:
         """The agent's reply to the last user turn of ``dialogue`` about ``image``.
 
         Args:
@@ -127,44 +152,34 @@ class ChatAgent:
             dialogue: The user's message, or the turns so far ending with the user's.
             persona_or_roleset: MMRole: the character (profile or name); PCogAlign: the user's profile or role set.
             deterministic: Greedy actions (default) or sampled ones.
+            seed: Seeds the sampled token choice of ``decoding="sample"`` (see :meth:`reply_to`).
         """
-        return self.reply_to(self.sample_for(image, dialogue, persona_or_roleset), deterministic)
+        return self.reply_to(self.sample_for(image, dialogue, persona_or_roleset), deterministic, seed)
 
-    @torch.inference_mode()
-    def reply_to(self, sample: Sample, deterministic: bool = True) -> str:
-        """The agent's reply to a dataset sample."""
-        from lam_envs.envs.config import DEFAULT_TOKEN_MASK_TOP_P
-        from lam_envs.envs.core import top_p_mask
-        from lam_envs.envs.resources import contexts_for
+    def reply_to(self, sample: Sample, deterministic: bool = True, seed: int | None = None) -> str:
+        """The agent's reply to a dataset sample.
 
-        backbone = self.backbone
-        state = backbone.prefill(contexts_for([sample], self.prompt_style))
-        h = state.h
-        tokens: list[int] = []
-        lstm_state, start = None, np.ones(1, dtype=bool)
-        bound = float(self.config.obs_bound)
-        for _ in range(self.config.max_reply_tokens):
-            obs = h.float().clamp(-bound, bound).cpu().numpy()
-            kwargs: dict[str, Any] = {"deterministic": deterministic}
-            name = type(self.model).__name__
-            if name == "MaskablePPO":
-                kwargs["action_masks"] = self._masks(h, top_p_mask, DEFAULT_TOKEN_MASK_TOP_P)
-            if name == "RecurrentPPO":
-                kwargs.update(state=lstm_state, episode_start=start)
-            action, lstm_state = self.model.predict(obs, **kwargs)
-            start = np.zeros(1, dtype=bool)
-            act = torch.as_tensor(np.asarray(action).reshape(1), dtype=torch.long, device=backbone.device)
-            token = act if self.world_model is None else self.world_model.token_logits(h, act, backbone).argmax(-1)
-            tokens.append(int(token[0]))
-            if tokens[-1] == backbone.eos_token_id:
-                break
-            h = backbone.step(state, token)
-        return backbone.decode(tokens)
+        Args:
+            sample: The prompt.
+            deterministic: Greedy actions (default) or sampled ones (from torch's generator).
+            seed: With ``decoding="sample"``, the token choice draws from the generator an env row seeded ``seed``
+                gives its first episode on a pinned sample, so the reply is that episode's; ``None``: fresh entropy.
+        """
+        from lam_agents.evaluate import ModelPolicy
+        from lam_envs.envs.core import ReplyBatch, write_replies
+        from lam_envs.envs.spaces import observation_space
+        from lam_envs.envs.vector import batch_observations, pinned_decode_seed
 
-    def _masks(self, h: torch.Tensor, top_p_mask: Any, default_top_p: float) -> np.ndarray:
-        top_p = self.config.mask_top_p
-        if self.world_model is None:
-            return top_p_mask(self.backbone.lm_head(h), default_top_p if top_p is None else top_p)
-        if top_p is None:
-            return np.ones((1, self.world_model.config.num_codes), dtype=bool)
-        return top_p_mask(self.world_model.prior_logits(h), top_p)
+        setup = dataclasses.replace(self.setup, samples=[sample])
+        batch = ReplyBatch(setup, 1)
+        batch.begin([0], [0], [pinned_decode_seed(seed)])
+        space, predict = observation_space(setup), ModelPolicy(self.model, deterministic, self.algo)
+        start = [True]
+
+        def policy(rows: ReplyBatch) -> np.ndarray:
+            actions = predict(batch_observations(rows, space), rows.action_masks, np.array(start))
+            start[0] = False
+            return actions
+
+        write_replies(batch, policy, observe=True)
+        return batch.reply_text(0)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from lam_agents.algos import algo_spec
+from lam_agents.algos import AlgoSpec, algo_spec
 
 logger = logging.getLogger(__name__)
 
@@ -35,21 +35,47 @@ class SplitScores:
     replies: list[str] = field(default_factory=list)
 
 
-def policy_actions(model: Any, obs: np.ndarray, state: Any, episode_start: np.ndarray, venv: Any,
-                   deterministic: bool) -> tuple[np.ndarray, Any]:
-    """One batch of actions from any supported SB3 model (masks and recurrent state handled)."""
-    kwargs: dict[str, Any] = {"deterministic": deterministic}
-    name = type(model).__name__
-    if name == "MaskablePPO":
-        kwargs["action_masks"] = np.stack(venv.env_method("action_masks"))
-    if name == "RecurrentPPO":
-        kwargs.update(state=state, episode_start=episode_start)
-    actions, state = model.predict(obs, **kwargs)
-    return np.asarray(actions).reshape(-1).astype(np.int64), state
+def model_spec(model: Any) -> AlgoSpec:
+    """The :class:`AlgoSpec` of a model's class (``PPO``, ``MaskablePPO``, ...); a class ``lam train`` does not know
+    is taken as a plain one (no masks, no recurrent state)."""
+    try:
+        return algo_spec(type(model).__name__)
+    except ValueError:
+        return AlgoSpec(type(model).__name__, "", "MlpPolicy")
+
+
+class ModelPolicy:
+    """An SB3 model's ``predict`` as a policy over batched observations, with what its algorithm needs: the envs'
+    action masks (``AlgoSpec.masked``) and the recurrent state across steps (``AlgoSpec.recurrent``).
+
+    Evaluation calls it on a vector env's observations, :class:`lam_agents.chat.ChatAgent` on the decode engine's
+    (:func:`lam_envs.envs.core.write_replies`), so both write a reply the same way.
+
+    Args:
+        model: A trained SB3 model.
+        deterministic: Greedy actions instead of sampled ones.
+        spec: Its algorithm (``None``: from the model's class, see :func:`model_spec`).
+    """
+
+    def __init__(self, model: Any, deterministic: bool, spec: AlgoSpec | None = None) -> None:
+        self.model, self.deterministic = model, deterministic
+        self.spec = model_spec(model) if spec is None else spec
+        self.state: Any = None
+
+    def __call__(self, obs: Any, action_masks: Callable[[], np.ndarray], episode_start: np.ndarray) -> np.ndarray:
+        """One action per row of ``obs``; ``action_masks()`` is called only for a masked algorithm, and
+        ``episode_start`` (True where a row's episode begins) resets a recurrent state."""
+        kwargs: dict[str, Any] = {"deterministic": self.deterministic}
+        if self.spec.masked:
+            kwargs["action_masks"] = action_masks()
+        if self.spec.recurrent:
+            kwargs.update(state=self.state, episode_start=episode_start)
+        actions, self.state = self.model.predict(obs, **kwargs)
+        return np.asarray(actions).reshape(-1).astype(np.int64)
 
 
 def answer_prompts(model: Any, venv: Any, indices: Sequence[int], deterministic: bool = False,
-                   seed: int = 0) -> list[dict[str, Any]]:
+                   seed: int = 0, spec: AlgoSpec | None = None) -> list[dict[str, Any]]:
     """One reply per prompt in ``indices``, written by ``model`` in ``venv`` (rows pinned by reset options).
 
     Args:
@@ -58,6 +84,7 @@ def answer_prompts(model: Any, venv: Any, indices: Sequence[int], deterministic:
         indices: Sample indices of the env's split.
         deterministic: Greedy actions instead of sampled ones.
         seed: Seeds torch's sampling of the actions (the caller's generator state is restored afterwards).
+        spec: The model's algorithm (``None``: from its class).
 
     Returns:
         The final ``info`` of each reply, in the order of ``indices``.
@@ -66,6 +93,7 @@ def answer_prompts(model: Any, venv: Any, indices: Sequence[int], deterministic:
 
     n = venv.num_envs
     out: list[dict[str, Any]] = []
+    masks = lambda: np.stack(venv.env_method("action_masks"))  # noqa: E731
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for start in range(0, len(indices), n):
@@ -74,36 +102,36 @@ def answer_prompts(model: Any, venv: Any, indices: Sequence[int], deterministic:
             inner_env(venv).set_options([{"sample_index": int(p)} for p in pins])
             obs = venv.reset()
             finals: list[dict[str, Any] | None] = [None] * n
-            state, episode_start = None, np.ones(n, dtype=bool)
+            policy, episode_start = ModelPolicy(model, deterministic, spec), np.ones(n, dtype=bool)
             while any(f is None for f in finals[: len(chunk)]):
-                actions, state = policy_actions(model, obs, state, episode_start, venv, deterministic)
-                obs, _, dones, infos = venv.step(actions)
-                episode_start = dones
-                for row in np.flatnonzero(dones):
+                obs, _, episode_start, infos = venv.step(policy(obs, masks, episode_start))
+                for row in np.flatnonzero(episode_start):
                     if finals[row] is None:
                         finals[row] = infos[row]
-            out.extend(finals[: len(chunk)])  # type: ignore[arg-type]
+            out.extend(f for f in finals[: len(chunk)] if f is not None)
     return out
 
 
 def score_split(model: Any, env_id: str, env_kwargs: dict[str, Any], split: str, n: int, samples_per_prompt: int = 3,
-                seed: int = 0, n_envs: int = 8, deterministic: bool = False) -> SplitScores:
+                seed: int = 0, n_envs: int = 8, deterministic: bool = False,
+                spec: AlgoSpec | None = None) -> SplitScores:
     """Judge ratios of ``model`` on the first ``n`` prompts of ``split`` (see the module docstring).
 
     Raises:
         ValueError: for non-positive ``n`` or ``samples_per_prompt``.
     """
-    from lam_agents.envs import make_vec_env
+    from lam_agents.envs import inner_env, make_vec_env
 
     if n <= 0 or samples_per_prompt <= 0:
         raise ValueError(f"n={n} and samples_per_prompt={samples_per_prompt} must be positive")
     kwargs = {**env_kwargs, "split": split, "num_samples": n}
     venv = make_vec_env(env_id, min(n_envs, n), seed, kwargs)
-    n_prompts = len(venv.unwrapped.venv.setup.samples)
+    n_prompts = inner_env(venv).num_samples
     rounds: list[dict[str, float]] = []
     failures, lengths, replies = 0, [], []
     for r in range(samples_per_prompt):
-        infos = answer_prompts(model, venv, range(n_prompts), deterministic=deterministic, seed=seed + r)
+        infos = answer_prompts(model, venv, range(n_prompts), deterministic=deterministic, seed=seed + r,
+                               spec=spec)
         ok = [i for i in infos if not i.get("judge_failed")]
         failures += len(infos) - len(ok)
         lengths += [i["reply_tokens"] for i in infos]
@@ -152,12 +180,12 @@ def evaluate_run(run_dir: str, env_id: str | None = None, splits: Sequence[str] 
     env_id = env_id or config["env_id"]
     if env_id != config["env_id"]:
         logger.warning("evaluating a model trained on %s on %s", config["env_id"], env_id)
-    algo_spec(config["algo"])
+    spec = algo_spec(config["algo"])
     overrides = env_overrides or {}
     recorded = {k: v for k, v in config["env_kwargs"].items() if k not in overrides}
     env_kwargs = {**env_kwargs_from_record(recorded, judge_api_key_env=judge_api_key_env), **overrides}
-    return [score_split(model, env_id, env_kwargs, s, n, samples_per_prompt, seed, deterministic=deterministic)
-            for s in splits]
+    return [score_split(model, env_id, env_kwargs, s, n, samples_per_prompt, seed, deterministic=deterministic,
+                        spec=spec) for s in splits]
 
 
 def format_scores(rows: Sequence[SplitScores]) -> str:
