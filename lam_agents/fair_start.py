@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
+from gymnasium import spaces
 from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticPolicy
@@ -36,7 +37,9 @@ from stable_baselines3.common.torch_layers import FlattenExtractor
 from stable_baselines3.common.utils import obs_as_tensor
 from torch import nn
 
-from lam_agents.envs import EnvParts
+from lam_agents.algos import AlgoSpec, algo_spec
+from lam_agents.envs import inner_env
+from lam_envs.envs.core import EnvParts
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ logger = logging.getLogger(__name__)
 def start_head_spec(parts: EnvParts) -> dict[str, Any]:
     """The JSON-able description of the start head for the env behind ``parts`` (see the module docstring)."""
     d = int(parts.backbone.hidden_size)
-    if parts.action_kind == "latent":
+    if parts.world_model is not None:
         config = parts.world_model.config
         return {"kind": "prior", "hidden_size": d, "num_codes": int(config.num_codes),
                 "width": int(config.prior_width), "blocks": int(config.prior_blocks)}
@@ -70,8 +73,11 @@ def build_start_head(spec: dict[str, Any]) -> nn.Module:
 
 def start_state_dict(parts: EnvParts) -> dict[str, torch.Tensor]:
     """The frozen weights of the start head: the latent model's prior, or the backbone's LM head (float32, CPU)."""
-    if parts.action_kind == "latent":
-        source: nn.Module = parts.world_model.prior
+    if parts.world_model is not None:
+        source = getattr(parts.world_model, "prior", None)
+        if not isinstance(source, nn.Module):
+            raise TypeError(f"{type(parts.world_model).__name__} has no policy prior module (.prior) to start from; "
+                            "use a LatentActionModel, or train without --fair-start")
     else:
         source = parts.backbone.model.get_output_embeddings()
     return {k: v.detach().float().cpu().clone() for k, v in source.state_dict().items()}
@@ -161,7 +167,7 @@ class StartPlusResidual(nn.Module):
             for k in keys:
                 if k in memo:
                     memo.move_to_end(k)
-            return torch.stack(found)  # type: ignore[arg-type]
+            return torch.stack(cast("list[torch.Tensor]", found))  # every row was found or computed
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         self.__dict__.pop("_memo", None)  # new start weights: the memoised logits are stale
@@ -171,8 +177,16 @@ class StartPlusResidual(nn.Module):
         return self.residual(latent[..., : self.latent_dim]) + self.start_logits(latent[..., self.latent_dim :])
 
 
-class FairStartMixin:
+# To the type checker the mixin is the SB3 policy it is mixed into (its attributes and ``super()`` calls are that
+# policy's); at run time it is a plain mixin, so that it also fits sb3-contrib's maskable policy.
+_PolicyBase = ActorCriticPolicy if TYPE_CHECKING else object
+
+
+class FairStartMixin(_PolicyBase):
     """Turns an SB3 actor-critic policy into a fair-start one (see the module docstring)."""
+
+    start_head_spec: dict[str, Any] | None
+    zero_value_head: bool
 
     def _fair_start_init(self, spec: dict[str, Any] | None, zero_value_head: bool) -> None:
         # Before nn.Module.__init__ runs (it builds the network through _build_mlp_extractor below).
@@ -180,33 +194,33 @@ class FairStartMixin:
         object.__setattr__(self, "zero_value_head", zero_value_head)
 
     def _build_mlp_extractor(self) -> None:
-        super()._build_mlp_extractor()  # type: ignore[misc]
+        super()._build_mlp_extractor()
         if self.start_head_spec is not None:
-            if not isinstance(self.features_extractor, FlattenExtractor):  # type: ignore[attr-defined]
+            if not isinstance(self.features_extractor, FlattenExtractor):
                 raise TypeError("a fair-start policy reads h_t from the features: keep SB3's default FlattenExtractor")
-            obs_dim = int(self.features_extractor.features_dim)  # type: ignore[attr-defined]
-            self.mlp_extractor = _ActorWithObservation(self.mlp_extractor, obs_dim)  # type: ignore[attr-defined]
+            object.__setattr__(self, "_actor_latent_dim", int(self.mlp_extractor.latent_dim_pi))
+            obs_dim = int(self.features_extractor.features_dim)
+            self.mlp_extractor = _ActorWithObservation(self.mlp_extractor, obs_dim)  # type: ignore[assignment]
 
     def _fair_start_build(self, lr_schedule: Any) -> None:
         if self.start_head_spec is None:
             return
-        latent = int(self.mlp_extractor.mlp.latent_dim_pi)  # type: ignore[attr-defined]
-        num_actions = int(self.action_space.n)  # type: ignore[attr-defined]
-        self.action_net = StartPlusResidual(latent, num_actions, build_start_head(self.start_head_spec),
+        assert isinstance(self.action_space, spaces.Discrete)
+        num_actions = int(self.action_space.n)
+        self.action_net = StartPlusResidual(self.__dict__["_actor_latent_dim"], num_actions,
+                                            build_start_head(self.start_head_spec),
                                             int(self.start_head_spec["hidden_size"]))
-        self.action_net.to(self.device)  # type: ignore[attr-defined]
+        self.action_net.to(self.device)
         if self.zero_value_head:
             # The judged reward is a ratio in [0, 1] with a spread of about 0.1 between replies, while SB3's value
             # head (orthogonal, gain 1) starts with outputs spread ~5x wider over the observations: its noise would
             # swamp the advantages until it is fit. Starting it at a constant makes the first updates plain
             # REINFORCE with a baseline (advantage normalisation removes the constant).
-            nn.init.zeros_(self.value_net.weight)  # type: ignore[attr-defined]
-            nn.init.zeros_(self.value_net.bias)  # type: ignore[attr-defined]
+            for param in self.value_net.parameters():  # weight and bias
+                nn.init.zeros_(param)
         # The optimizer was built over the replaced head: rebuild it over the trainable parameters.
-        trainable = [p for p in self.parameters() if p.requires_grad]  # type: ignore[attr-defined]
-        self.optimizer = self.optimizer_class(  # type: ignore[attr-defined]
-            trainable, lr=lr_schedule(1), **self.optimizer_kwargs  # type: ignore[attr-defined]
-        )
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        self.optimizer = self.optimizer_class(trainable, lr=lr_schedule(1), **self.optimizer_kwargs)
 
     @property
     def has_start(self) -> bool:
@@ -215,17 +229,20 @@ class FairStartMixin:
 
     def start_logits(self, obs: torch.Tensor) -> torch.Tensor:
         """(B, d) observations -> (B, A) logits of the pretrained behaviour (no gradient)."""
-        return self.action_net.start_logits(obs)  # type: ignore[attr-defined]
+        head = self.action_net
+        if not isinstance(head, StartPlusResidual):
+            raise TypeError(f"{type(self).__name__} was built without a start head (start_head=None)")
+        return head.start_logits(obs)
 
     def kl_to_start(self, obs: torch.Tensor) -> torch.Tensor:
         """Exact KL(pi(.|s) || start(.|s)) per observation, (B, d) -> (B,)."""
-        logits = self.get_distribution(obs).distribution.logits  # type: ignore[attr-defined]
+        logits = self.get_distribution(obs).distribution.logits  # type: ignore[union-attr]  (a categorical one)
         log_p = torch.log_softmax(logits, dim=-1)
         log_q = torch.log_softmax(self.start_logits(obs), dim=-1)
         return (log_p.exp() * (log_p - log_q)).sum(dim=-1)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()  # type: ignore[misc]
+        data = super()._get_constructor_parameters()
         data["start_head"] = self.start_head_spec
         data["zero_value_head"] = self.zero_value_head
         return data
@@ -251,7 +268,7 @@ class FairStartPolicy(FairStartMixin, ActorCriticPolicy):
         self._fair_start_build(lr_schedule)
 
 
-class MaskableFairStartPolicy(FairStartMixin, MaskableActorCriticPolicy):
+class MaskableFairStartPolicy(FairStartMixin, MaskableActorCriticPolicy):  # type: ignore[misc]
     """sb3-contrib's maskable ``MlpPolicy`` with a frozen start head (MaskablePPO); masks apply after the sum."""
 
     def __init__(self, observation_space: Any, action_space: Any, lr_schedule: Any,
@@ -277,6 +294,31 @@ def load_start_weights(policy: nn.Module, parts: EnvParts) -> None:
         )
     policy.action_net.start.load_state_dict(start_state_dict(parts))
     logger.info("fair start: policy action logits start at the %s", policy.start_head_spec["kind"])
+
+
+def fair_start_model(algo: str | AlgoSpec, env: Any, policy_kwargs: dict[str, Any] | None = None,
+                     **algo_kwargs: Any) -> Any:
+    """The algorithm on ``env`` with a fair-start policy that already holds the env's pretrained head: one step for
+    the policy class (maskable where ``AlgoSpec.masked``), its start-head spec and its frozen weights.
+
+    Args:
+        algo: An algorithm with ``AlgoSpec.fair_start`` (name or spec).
+        env: A vector env from :func:`lam_agents.envs.make_vec_env`.
+        policy_kwargs: More policy keywords (``net_arch``, ``zero_value_head``, ...).
+        **algo_kwargs: The algorithm's constructor keywords.
+
+    Raises:
+        ValueError: if the algorithm has no fair start.
+    """
+    spec = algo_spec(algo) if isinstance(algo, str) else algo
+    if not spec.fair_start:
+        raise ValueError(f"{spec.name} has no fair start; use one of the algorithms whose AlgoSpec has fair_start")
+    parts = inner_env(env).parts
+    policy = MaskableFairStartPolicy if spec.masked else FairStartPolicy
+    kwargs = {**(policy_kwargs or {}), "start_head": start_head_spec(parts)}
+    model = spec.load_class()(policy, env, policy_kwargs=kwargs, **algo_kwargs)
+    load_start_weights(model.policy, parts)
+    return model
 
 
 class StartKLPenalty(BaseCallback):

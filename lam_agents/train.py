@@ -173,25 +173,16 @@ def resolve_hyperparams(config: TrainConfig) -> tuple[dict[str, Any], int]:
 
 def build_model(config: TrainConfig, venv: Any, params: dict[str, Any]) -> Any:
     """The algorithm on ``venv`` with ``params``, with its fair start loaded if asked for."""
-    from lam_agents.envs import env_parts
-    from lam_agents.fair_start import MaskableFairStartPolicy, FairStartPolicy, load_start_weights, start_head_spec
+    from lam_agents.fair_start import fair_start_model
 
     spec = algo_spec(config.algo)
     params = dict(params)
     policy_kwargs = dict(params.pop("policy_kwargs", {}) or {})
-    policy: Any = spec.policy
-    parts = env_parts(venv)
-    if config.fair_start:
-        policy = MaskableFairStartPolicy if spec.masked else FairStartPolicy
-        policy_kwargs["start_head"] = start_head_spec(parts)
     tb = str(Path(config.out) / "tb") if config.tensorboard else None
-    model = spec.load_class()(
-        policy, venv, seed=config.seed, device=config.device, verbose=config.verbose, tensorboard_log=tb,
-        policy_kwargs=policy_kwargs or None, **params,
-    )
+    common = {"seed": config.seed, "device": config.device, "verbose": config.verbose, "tensorboard_log": tb}
     if config.fair_start:
-        load_start_weights(model.policy, parts)
-    return model
+        return fair_start_model(spec, venv, policy_kwargs, **common, **params)
+    return spec.load_class()(spec.policy, venv, policy_kwargs=policy_kwargs or None, **common, **params)
 
 
 def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
