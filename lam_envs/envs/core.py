@@ -40,6 +40,13 @@ from lam_envs.rewards.base import JudgeError, JudgeResult, Reward, check_results
 logger = logging.getLogger(__name__)
 
 
+def generator_from_state(state: dict[str, Any]) -> np.random.Generator:
+    """A NumPy generator in the ``bit_generator.state`` a saved env state recorded (see ``get_state``)."""
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state
+    return rng
+
+
 def top_p_mask(logits: torch.Tensor, top_p: float) -> np.ndarray:
     """Boolean (B, N) mask of the smallest set of entries whose softmax mass reaches ``top_p`` (at least one).
 
@@ -323,12 +330,7 @@ class ReplyBatch:
             raise ValueError("the saved state names samples this env does not have; rebuild it with the run's settings")
         self.sample_index = np.asarray(indices, dtype=np.int64)
         self.replies = [list(map(int, r)) for r in state["replies"]]
-        rngs = []
-        for saved in state["decode_rngs"]:
-            rng = np.random.default_rng()
-            rng.bit_generator.state = saved
-            rngs.append(rng)
-        self.decode_rngs = rngs
+        self.decode_rngs = [generator_from_state(saved) for saved in state["decode_rngs"]]
         self.broken = list(state["broken"])
         self.judge_failures = int(state["judge_failures"])
         if not state["started"]:

@@ -20,7 +20,7 @@ from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 from lam_envs.envs import render as rendering
 from lam_envs.envs.config import ConversationConfig, Int, check_action_kind, check_task
 from lam_envs.envs.conversation import SEED_HIGH, check_options
-from lam_envs.envs.core import EnvParts, ReplyBatch, Setup
+from lam_envs.envs.core import EnvParts, ReplyBatch, Setup, generator_from_state
 from lam_envs.envs.spaces import embedding_observations, observation_space, reset_info, row_observation, step_info
 
 logger = logging.getLogger(__name__)
@@ -157,12 +157,7 @@ class ConversationVectorEnv(VectorEnv):
         """
         if len(state["row_rngs"]) != self.num_envs:
             raise ValueError(f"the saved state has {len(state['row_rngs'])} rows; this env has {self.num_envs}")
-        rngs = []
-        for saved in state["row_rngs"]:
-            rng = np.random.default_rng()
-            rng.bit_generator.state = saved
-            rngs.append(rng)
-        self.row_rngs = rngs
+        self.row_rngs = [generator_from_state(saved) for saved in state["row_rngs"]]
         self._np_random = self.row_rngs[0]
         self.batch.set_state(state["batch"])
         self._started = bool(state["started"])
