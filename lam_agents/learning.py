@@ -3,7 +3,8 @@
 For every (task, algorithm, action space, seed) a run is trained from the fair start with the algorithm's YAML
 entry for that env, and its policy is scored on the test splits **before training and after**, on the same prompts
 with the same sampling seeds (so each seed gives a paired start → end difference). Every finished run is written to
-``runs/<name>/result.json`` and skipped when the study runs again, so a study can span several sittings; the summary
+``results/<name>.json`` (small, committed) and skipped when the study runs again, so a study can span several
+sittings (its training runs, models included, stay under ``runs/``, which git ignores); the summary
 is rebuilt after each run.
 
 Statistics follow Agarwal et al. (2021) through ``rliable``: IQM over seeds with 95% stratified-bootstrap CIs for the
@@ -78,7 +79,7 @@ class LearningConfig:
     bootstrap_reps: int = 2000
     """Bootstrap resamples of the CIs."""
     out: str = "benchmarks/results/learning"
-    """Output directory (runs/ inside holds one folder per finished run)."""
+    """Output directory: ``results/`` holds one JSON per finished run, ``runs/`` the training runs themselves."""
 
     @classmethod
     def quick(cls, **overrides: Any) -> LearningConfig:
@@ -440,7 +441,7 @@ def run_study(config: LearningConfig, command: str | None = None, progress: bool
     results: list[dict[str, Any]] = []
     bar = tqdm(todo, desc="learning runs", unit="run", disable=not progress)
     for task, algo, kind, seed in bar:
-        path = out / "runs" / run_name(task, algo, kind, seed) / "result.json"
+        path = out / "results" / f"{run_name(task, algo, kind, seed)}.json"
         bar.set_postfix_str(f"{algo} {task} {kind} seed {seed}")
         if path.is_file():
             result = json.loads(path.read_text())

@@ -37,7 +37,7 @@ def test_study_runs_resumes_and_summarizes(tmp_path: Path, tiny_env_kwargs: dict
     summary = json.loads((tmp_path / "study" / "summary.json").read_text())
     assert len(summary) == 2 and (tmp_path / "study" / "curves.png").is_file()
     assert "Reward-hacking audit" in (tmp_path / "study" / "summary.md").read_text()
-    result = tmp_path / "study" / "runs" / "ppo_mmrole_latent_s0" / "result.json"
+    result = tmp_path / "study" / "results" / "ppo_mmrole_latent_s0.json"
     stamp = result.stat().st_mtime_ns
     run_study(config, command="test", progress=False)  # finished runs are kept and skipped
     assert result.stat().st_mtime_ns == stamp

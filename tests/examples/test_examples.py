@@ -136,5 +136,5 @@ def test_latent_vs_token(env_kwargs: dict, tmp_path: Path, monkeypatch: pytest.M
     rows = json.loads((out / "summary.json").read_text())
     assert sorted((r["action_space"], r["seeds"][0]) for r in rows) == [("latent", 3), ("token", 3)]
     assert all(len(r["audit"]["dimensions_start"]) == len(PCOGALIGN_DIMENSIONS) for r in rows)
-    assert (out / "summary.md").is_file() and sorted(p.name for p in (out / "runs").iterdir()) == [
-        "ppo_pcogalign_latent_s3", "ppo_pcogalign_token_s3"]
+    assert (out / "summary.md").is_file() and sorted(p.name for p in (out / "results").iterdir()) == [
+        "ppo_pcogalign_latent_s3.json", "ppo_pcogalign_token_s3.json"]
