@@ -10,7 +10,9 @@ learning curves with CI bands are written under ``--out``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
+from typing import Iterator
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,20 +27,40 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with _quiet_console():
+        return _run(args)
+
+
+@contextlib.contextmanager
+def _quiet_console() -> Iterator[None]:
+    """Library logs and transformers' load bars off while the demo runs (each run's config and log are in its
+    run.json; on the console the progress bar and the table are the result), restored afterwards."""
     import logging
+
+    from transformers.utils import logging as hf_logging
+
+    loggers = [logging.getLogger(name) for name in ("lam_agents", "lam_envs")]
+    levels = [lg.level for lg in loggers]
+    hf_level, hf_bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+        hf_logging.set_verbosity(hf_level)
+        if hf_bars:
+            hf_logging.enable_progress_bar()
+
+
+def _run(args: argparse.Namespace) -> int:
     import sys
 
     from lam_agents.commands import data
     from lam_agents.learning import LearningConfig, format_rows, run_study
-
-    # Each run's full config and log already go to its run.json; on the console the progress bar and the table
-    # are the result.
-    logging.getLogger("lam_agents").setLevel(logging.WARNING)
-    logging.getLogger("lam_envs").setLevel(logging.WARNING)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # transformers' per-load "Loading weights" bar, once per run
-    hf_logging.set_verbosity_error()
 
     overrides: dict = {"out": str(args.out / "learning")}
     if args.steps is not None:

