@@ -3,7 +3,7 @@
 The agent writes exactly as it did in its env: the frozen backbone prefills the image and the dialogue, the policy
 picks an action from the context embedding h_t at every step, and the action becomes a token (latent runs: the world
 model's token for the code; token runs: the action itself) until EOS or the env's reply limit, through the envs'
-decode engine (:func:`lam_envs.envs.core.write_replies`)::
+decode engine (:func:`lam_envs.envs.engine.write_replies`)::
 
     agent = ChatAgent.from_run("runs/ppo_latent")
     print(agent.reply(Image.open("cat.png"), "What do you think of this?", "Captain Mira"))
@@ -67,7 +67,7 @@ def make_dialogue(dialogue: str | Sequence[Turn | tuple[str, str]], speaker: str
 class ChatAgent:
     """A trained policy with the backbone (and latent model) of its env.
 
-    Its replies come from the envs' decode engine (:func:`lam_envs.envs.core.write_replies`): on a sample of its env
+    Its replies come from the envs' decode engine (:func:`lam_envs.envs.engine.write_replies`): on a sample of its env
     the agent writes the reply an env episode on that sample would, under the same policy and seed, with the env's
     observations, action masks and token choice (``decoding="sample"`` included).
 
@@ -166,7 +166,8 @@ class ChatAgent:
                 gives its first episode on a pinned sample, so the reply is that episode's; ``None``: fresh entropy.
         """
         from lam_agents.evaluate import ModelPolicy
-        from lam_envs.envs.core import ReplyBatch, write_replies
+        from lam_envs.envs.core import ReplyBatch
+        from lam_envs.envs.engine import write_replies
         from lam_envs.envs.spaces import observation_space
         from lam_envs.envs.vector import batch_observations, pinned_decode_seed
 

@@ -49,7 +49,7 @@ class ModelPolicy:
     action masks (``AlgoSpec.masked``) and the recurrent state across steps (``AlgoSpec.recurrent``).
 
     Evaluation calls it on a vector env's observations, :class:`lam_agents.chat.ChatAgent` on the decode engine's
-    (:func:`lam_envs.envs.core.write_replies`), so both write a reply the same way.
+    (:func:`lam_envs.envs.engine.write_replies`), so both write a reply the same way.
 
     Args:
         model: A trained SB3 model.

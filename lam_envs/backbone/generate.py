@@ -15,13 +15,13 @@ def greedy_token_ids(
 ) -> list[list[int]]:
     """Decode greedily for each context, in batches, until EOS or ``max_new_tokens``.
 
-    The envs' decode engine (:func:`lam_envs.envs.core.write_replies`) under the LM head's argmax policy, i.e. a
+    The envs' decode engine (:func:`lam_envs.envs.engine.write_replies`) under the LM head's argmax policy, i.e. a
     token env's greedy episode.
 
     Returns:
         One list of generated token ids per context, EOS excluded.
     """
-    from lam_envs.envs.core import lm_head_argmax, write_context_replies  # the envs build on the backbone
+    from lam_envs.envs.engine import lm_head_argmax, write_context_replies  # the envs build on the backbone
 
     return write_context_replies(backbone, contexts, lm_head_argmax, max_new_tokens, batch_size=batch_size)
 

@@ -124,10 +124,10 @@ def prior_replies(
 ) -> list[str]:
     """Replies decoded with the policy prior's most likely code at every step (tokens greedy given the code).
 
-    The envs' decode engine (:func:`lam_envs.envs.core.write_replies`) under the prior's argmax policy, i.e. a
+    The envs' decode engine (:func:`lam_envs.envs.engine.write_replies`) under the prior's argmax policy, i.e. a
     greedy latent env's episode.
     """
-    from lam_envs.envs.core import prior_argmax, write_context_replies
+    from lam_envs.envs.engine import prior_argmax, write_context_replies
 
     ids = write_context_replies(backbone, contexts, prior_argmax, max_new_tokens, model, batch_size)
     return [backbone.decode(row).strip() for row in ids]

@@ -1,4 +1,4 @@
-"""The one decode engine (``lam_envs.envs.core.write_replies``): the reports' greedy and prior-code replies are what
+"""The one decode engine (``lam_envs.envs.engine.write_replies``): the reports' greedy and prior-code replies are what
 the loops they replaced wrote, and an env episode is the engine under the same policy and decode seed."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from lam_envs.backbone import Backbone, Context
 from lam_envs.backbone.generate import greedy_token_ids
 from lam_envs.data.prompts import sample_messages
 from lam_envs.data.synthetic import synthetic_samples
-from lam_envs.envs.core import ReplyBatch, Setup, lm_head_argmax, prior_argmax, write_replies
+from lam_envs.envs.core import ReplyBatch, Setup
+from lam_envs.envs.engine import lm_head_argmax, prior_argmax, write_replies
 from lam_envs.envs.resources import resolve_world_model
 from lam_envs.latent.report import prior_replies
 
