@@ -86,8 +86,11 @@ class ConversationEnv(gym.Env, EzPickle):
 
     ## Episode End
 
-    Terminated when the emitted token is the backbone's EOS token; truncated when the reply reaches
-    ``max_reply_tokens`` tokens (64 by default) without EOS.
+    Terminated when the emitted token is the backbone's EOS token, or when the reply reaches ``max_reply_tokens``
+    tokens (64 by default) without EOS: a reply cut at the limit is judged as it stands and ``info["cut_at_limit"]``
+    is True. The env never sets ``truncated``: nothing follows a judged reply, so an algorithm that bootstraps a
+    value past a truncation (SB3 does, for ``TimeLimit.truncated``) would pay the cut reply its judged reward *plus*
+    the value of a next state that does not exist, and learn to run replies into the limit.
 
     An exception inside ``step`` or ``reset`` (a ``JudgeError``, an image that fails to load, a backbone error)
     ends the episode too: the env changes nothing half-way and refuses to step (``RuntimeError`` naming the cause)
@@ -99,7 +102,7 @@ class ConversationEnv(gym.Env, EzPickle):
     the reply so far; the full reply at the end), ``reply_tokens`` (int). At the end also: ``judge_ratio`` (float,
     NaN if the judge failed), ``judge_scores`` and ``reference_scores`` (dimension -> 0..10), ``dimension_ratios``
     (dimension -> float), ``judge_failed`` (bool), ``judge_error`` (str, empty if none), ``reward_terms`` (dict
-    of the reward's parts) and ``is_success`` (bool, ``judge_ratio >= success_threshold``). ``reset`` gives
+    of the reward's parts), ``cut_at_limit`` (bool) and ``is_success`` (bool, ``judge_ratio >= success_threshold``). ``reset`` gives
     ``sample_id``, ``sample_index`` and an empty ``reply``. The batched env adds ``reset_error`` (str) for a row
     whose autoreset failed (see :class:`~lam_envs.envs.vector.ConversationVectorEnv`).
 
@@ -217,10 +220,10 @@ class ConversationEnv(gym.Env, EzPickle):
         if self._episode_over:
             raise RuntimeError("the episode is over (or never started); call reset() before step()")
         result = self._batch.step(self._action_array(action))
-        terminated, truncated = bool(result.terminated[0]), bool(result.truncated[0])
-        self._episode_over = terminated or truncated
+        terminated = bool(result.terminated[0])
+        self._episode_over = terminated
         info = step_info(self._batch, 0, result)
-        return row_observation(self._batch, 0), float(result.rewards[0]), terminated, truncated, info
+        return row_observation(self._batch, 0), float(result.rewards[0]), terminated, False, info
 
     def _action_array(self, action: Any) -> np.ndarray:
         array = np.asarray(action)

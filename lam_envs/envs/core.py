@@ -85,7 +85,7 @@ class EnvParts:
     samples: tuple[Sample, ...]
     """The prompts the env draws its episodes from (``options["sample_index"]`` indexes them)."""
     max_reply_tokens: int
-    """The reply limit: an episode is truncated after this many tokens."""
+    """The reply limit: a reply is cut (and judged) after this many tokens."""
 
 
 @dataclass
@@ -149,15 +149,31 @@ class Setup:
 
 @dataclass
 class StepResult:
-    """What one batched step produced, per row (NumPy arrays of length B, lists of per-row values)."""
+    """What one batched step produced, per row (NumPy arrays of length B, lists of per-row values).
+
+    ``rewards`` is the sum of the reward terms, each kept on its own: ``judge_rewards`` (the judge's ratio, or
+    ``judge_failure_reward``, on a judged row; 0 elsewhere), ``-step_penalty`` on every row and
+    ``-truncation_penalty`` on a row in ``cut``.
+    """
 
     tokens: np.ndarray
     embeddings: np.ndarray
     rewards: np.ndarray
     terminated: np.ndarray
-    truncated: np.ndarray
+    """The reply is over and judged: its token was EOS, or it reached ``max_reply_tokens`` (``cut``)."""
+    cut: np.ndarray
+    """The reply reached ``max_reply_tokens`` without EOS (a subset of ``terminated``)."""
     judged: dict[int, JudgeResult]
     judge_failed: np.ndarray
+    judge_rewards: np.ndarray
+
+    def reward_terms(self, row: int, config: ConversationConfig) -> dict[str, float]:
+        """Row ``row``'s reward split into its terms (they sum to ``rewards[row]``)."""
+        return {
+            "judge": float(self.judge_rewards[row]),
+            "step_penalty": 0.0 - config.step_penalty,
+            "truncation_penalty": 0.0 - config.truncation_penalty if self.cut[row] else 0.0,
+        }
 
 
 class ReplyBatch:
@@ -444,10 +460,13 @@ class ReplyBatch:
             except BaseException as exc:
                 self._break(all_rows, exc)
                 raise
-            terminated = tokens_np == self.backbone.eos_token_id
+            # A reply cut at the length limit is judged as it stands: the episode ends there (``terminated``, not
+            # ``truncated``: nothing follows it, so an algorithm must not bootstrap a value past it).
+            eos = tokens_np == self.backbone.eos_token_id
             lengths = np.array([len(reply) + 1 for reply in self.replies])
-            truncated = ~terminated & (lengths >= config.max_reply_tokens)
-            done = np.flatnonzero(terminated | truncated).tolist()
+            cut = ~eos & (lengths >= config.max_reply_tokens)
+            terminated = eos | cut
+            done = np.flatnonzero(terminated).tolist()
             judged = self._judge(done, tokens_np) if done else {}
         except BaseException:
             for rng, state in zip(self.decode_rngs, rng_states):
@@ -465,16 +484,16 @@ class ReplyBatch:
         for row in all_rows:
             self.replies[row].append(int(tokens_np[row]))
             self.broken[row] = None
-        rewards = np.full(self.num_rows, 0.0 - config.step_penalty, dtype=np.float64)
-        rewards[truncated] -= config.truncation_penalty
+        judge_rewards = np.zeros(self.num_rows, dtype=np.float64)
         judge_failed = np.zeros(self.num_rows, dtype=bool)
         for row, result in judged.items():
             if result.failed:
                 judge_failed[row] = True
-                rewards[row] += float(config.judge_failure_reward)  # type: ignore[arg-type]  (None raised in _judge)
+                judge_rewards[row] = float(config.judge_failure_reward)  # type: ignore[arg-type]  (None raised in _judge)
             else:
-                rewards[row] += result.ratio
-        return StepResult(tokens_np, self.embeddings, rewards, terminated, truncated, judged, judge_failed)
+                judge_rewards[row] = result.ratio
+        rewards = judge_rewards - config.step_penalty - np.where(cut, config.truncation_penalty, 0.0)
+        return StepResult(tokens_np, self.embeddings, rewards, terminated, cut, judged, judge_failed, judge_rewards)
 
     def _judge(self, rows: list[int], tokens: np.ndarray) -> dict[int, JudgeResult]:
         """The judge's verdicts on the replies ``rows`` finish with ``tokens`` (checked: see ``check_results``).

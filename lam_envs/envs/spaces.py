@@ -99,9 +99,6 @@ def step_info(batch: ReplyBatch, row: int, result: StepResult) -> dict[str, Any]
         return info
     config = batch.setup.config
     failed = bool(result.judge_failed[row])
-    judge_reward = float(result.rewards[row]) + config.step_penalty
-    if result.truncated[row]:
-        judge_reward += config.truncation_penalty
     info.update(
         {
             "judge_ratio": float("nan") if failed else float(judged.ratio),
@@ -110,11 +107,8 @@ def step_info(batch: ReplyBatch, row: int, result: StepResult) -> dict[str, Any]
             "dimension_ratios": judged.dimension_ratios,
             "judge_failed": failed,
             "judge_error": judged.error or "",
-            "reward_terms": {
-                "judge": judge_reward,
-                "step_penalty": 0.0 - config.step_penalty,
-                "truncation_penalty": 0.0 - config.truncation_penalty if result.truncated[row] else 0.0,
-            },
+            "cut_at_limit": bool(result.cut[row]),
+            "reward_terms": result.reward_terms(row, config),
             "is_success": (not failed) and judged.ratio >= config.success_threshold,
         }
     )

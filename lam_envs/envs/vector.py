@@ -182,7 +182,7 @@ class ConversationVectorEnv(VectorEnv):
 
     @property
     def max_reply_tokens(self) -> int:
-        """The reply limit (an episode is truncated after this many tokens)."""
+        """The reply limit (a reply is cut, judged and its episode ended after this many tokens)."""
         return int(self.config.max_reply_tokens)
 
     # ------------------------------------------------------------------------------------------------ VectorEnv API
@@ -240,7 +240,7 @@ class ConversationVectorEnv(VectorEnv):
                 f"call reset(), or reset(options={{'reset_mask': mask}}) with mask True for rows {broken} only"
             )
         result = self.batch.step(actions)
-        done = np.flatnonzero(result.terminated | result.truncated).tolist()
+        done = np.flatnonzero(result.terminated).tolist()
         infos: dict[str, Any] = {}
         finals: dict[int, tuple[Any, dict[str, Any]]] = {}
         for row in range(self.num_envs):
@@ -264,7 +264,7 @@ class ConversationVectorEnv(VectorEnv):
             self._observations(),
             result.rewards.copy(),
             result.terminated.copy(),
-            result.truncated.copy(),
+            np.zeros(self.num_envs, dtype=bool),  # nothing in the env truncates: see ConversationEnv
             infos,
         )
 

@@ -27,7 +27,9 @@ def test_sb3_step_contract_and_terminal_observation(tiny_env_kwargs: dict[str, A
             seen_done = True
             info = infos[row]
             assert info["terminal_observation"].shape == obs[row].shape and "judge_ratio" in info
-            assert info["TimeLimit.truncated"] == (info["reply_tokens"] == tiny_env_kwargs["max_reply_tokens"])
+            # A reply cut at the limit is judged and over: SB3 must not add a bootstrapped value to its reward.
+            assert info["cut_at_limit"] == (info["reply_tokens"] == tiny_env_kwargs["max_reply_tokens"])
+            assert info["TimeLimit.truncated"] is False
     assert seen_done
 
 

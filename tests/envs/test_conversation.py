@@ -45,7 +45,8 @@ def test_truncation_penalties_and_reward_terms(env_kwargs: dict[str, Any]) -> No
     for _ in range(env_kwargs["max_reply_tokens"]):
         _, reward, terminated, truncated, info = env.step(token)
         rewards.append(reward)
-    assert truncated and not terminated
+    # A reply cut at the limit is judged and ends the episode: terminated, never truncated (nothing to bootstrap).
+    assert terminated and not truncated and info["cut_at_limit"]
     assert rewards[:-1] == [pytest.approx(-0.01)] * (len(rewards) - 1)
     terms = info["reward_terms"]
     assert terms == {"judge": pytest.approx(info["judge_ratio"]), "step_penalty": -0.01, "truncation_penalty": -0.5}
