@@ -42,7 +42,7 @@ from lam_envs.backbone.cache import (
 from lam_envs.backbone.config import BackboneConfig, BackboneConfigError
 from lam_envs.backbone.family import VLMFamily
 from lam_envs.backbone.inputs import Context, encode_context
-from lam_envs.backbone.state import DecodeState, left_pad, splice_rows
+from lam_envs.backbone.state import DecodeState, dynamic_layers, left_pad, splice_rows
 
 logger = logging.getLogger(__name__)
 
@@ -531,6 +531,87 @@ class Backbone:
         with torch.inference_mode():
             splice_rows(state, index, fresh)
         state.h = state.h.index_copy(0, index, fresh.h)
+        return state
+
+
+    def extend(self, state: DecodeState, rows: Sequence[int], tokens: Sequence[Sequence[int]]) -> DecodeState:
+        """Append several tokens to some rows (a dialogue's next user turn) without touching the others.
+
+        Only the new tokens go through the trunk, attending to each row's cached keys: a row then equals a prefill of
+        its whole history (``prefill(context, suffixes=...)``) up to float rounding, and its history is never
+        encoded again. The extended rows are re-laid (their own columns, then the new ones) and spliced back like
+        :meth:`replace_rows`, so every row's tokens stay contiguous and the cache holds no dead columns.
+
+        Args:
+            state: The batch's decode state (updated in place).
+            rows: Distinct row indices to extend.
+            tokens: One non-empty list of token ids per index in ``rows``.
+
+        Returns:
+            ``state``, for chaining; ``state.h[rows]`` holds the context embeddings after the new tokens.
+        """
+        rows = list(rows)
+        if len(rows) != len(tokens):
+            raise ValueError(f"got {len(rows)} rows but {len(tokens)} token lists; pass one list per row")
+        if not rows:
+            return state
+        if len(set(rows)) != len(rows) or not all(0 <= r < state.batch_size for r in rows):
+            raise ValueError(f"rows={rows} must be distinct indices in [0, {state.batch_size})")
+        if any(len(t) == 0 for t in tokens):
+            raise ValueError("every row needs at least one token to append")
+        n, m = len(rows), max(len(t) for t in tokens)
+        self._check_length(state.length + m)
+        ids = torch.full((n, m), self.pad_token_id, dtype=torch.long)
+        block = torch.zeros((n, m), dtype=torch.long)
+        for i, t in enumerate(tokens):
+            ids[i, m - len(t):] = torch.tensor([int(x) for x in t], dtype=torch.long)
+            block[i, m - len(t):] = 1
+        ids, block = ids.to(self.device), block.to(self.device)
+        index = torch.tensor(rows, dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            layers = dynamic_layers(state.cache)
+            sub = DynamicCache(config=self._text_model.config)
+            for i, layer in enumerate(layers):
+                sub.update(layer.keys.index_select(0, index), layer.values.index_select(0, index), i)
+            history = state.attention_mask.index_select(0, index)
+            mask = torch.cat([history, block], dim=1)
+            # Key column j is visible to new token q if it holds one of the row's tokens and is not in q's future.
+            length = history.shape[1]
+            columns, queries = torch.arange(length + m, device=self.device), torch.arange(m, device=self.device)
+            causal = columns[None, :] <= (length + queries)[:, None]
+            visible = (mask.bool()[:, None, :] & causal[None])[:, None]
+            if self.config.attn_implementation != "sdpa":
+                zero = torch.zeros((), dtype=self.dtype, device=self.device)
+                visible = torch.where(visible, zero, torch.finfo(self.dtype).min)
+            positions = state.next_pos.index_select(0, index)[:, None] + (block.cumsum(dim=1) - 1).clamp(min=0)
+            out = self._text_model(
+                inputs_embeds=self._embed(ids),
+                attention_mask=visible,
+                position_ids=self.family.text_positions(positions),
+                use_cache=True,
+                **{self._cache_kw: sub},
+            )
+            # Each extended row on its own: its history columns, then its new tokens, left-padded to the longest.
+            counts = [int(c) for c in history.sum(dim=1).tolist()]
+            spans = [(length - c, length, length + m - len(t)) for c, t in zip(counts, tokens)]
+            own = [c + len(t) for c, t in zip(counts, tokens)]
+            width = max(own)
+
+            def relaid(x: torch.Tensor) -> torch.Tensor:
+                parts = [torch.cat([x[j : j + 1, :, a:b], x[j : j + 1, :, c:]], dim=2) for j, (a, b, c) in enumerate(spans)]
+                return torch.cat([left_pad(part, width, dim=2) for part in parts])
+
+            fresh_cache = DynamicCache(config=self._text_model.config)
+            for i, layer in enumerate(sub.layers):
+                fresh_cache.update(relaid(layer.keys), relaid(layer.values), i)
+            fresh_mask = torch.zeros((n, width), dtype=torch.long, device=self.device)
+            for j, size in enumerate(own):
+                fresh_mask[j, width - size:] = 1
+            fresh = DecodeState(cache=fresh_cache, attention_mask=fresh_mask,
+                                next_pos=state.next_pos.index_select(0, index) + block.sum(dim=1),
+                                h=out.last_hidden_state[:, -1])
+            splice_rows(state, index, fresh)
+        state.h = state.h.index_copy(0, index, fresh.h.clone())
         return state
 
 

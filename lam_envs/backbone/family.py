@@ -144,5 +144,13 @@ class VLMFamily(abc.ABC):
         """
 
     @abc.abstractmethod
+    def text_positions(self, positions: torch.Tensor) -> torch.Tensor:
+        """Position ids for new text tokens after a cached prefix, in the shape the text model takes.
+
+        Args:
+            positions: (B, m) long; each new token's position (a row's ``next_pos`` onwards).
+        """
+
     def step_positions(self, next_pos: torch.Tensor) -> torch.Tensor:
         """Position ids for one new token per row, in the shape the text model takes."""
+        return self.text_positions(next_pos.view(-1, 1))

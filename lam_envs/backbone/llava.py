@@ -60,5 +60,5 @@ class LlavaFamily(VLMFamily):
         position_ids = (mask.cumsum(-1) - 1).clamp_min(0)
         return position_ids, mask.sum(-1)
 
-    def step_positions(self, next_pos: torch.Tensor) -> torch.Tensor:
-        return next_pos.view(-1, 1)
+    def text_positions(self, positions: torch.Tensor) -> torch.Tensor:
+        return positions

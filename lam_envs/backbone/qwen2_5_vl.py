@@ -147,5 +147,6 @@ class Qwen2_5_VLFamily(VLMFamily):
         next_pos = position_ids.amax(dim=(0, 2)) + 1
         return position_ids, next_pos
 
-    def step_positions(self, next_pos: torch.Tensor) -> torch.Tensor:
-        return next_pos.view(1, -1, 1).expand(3, -1, 1)
+    def text_positions(self, positions: torch.Tensor) -> torch.Tensor:
+        # Text after the image has equal temporal, height and width positions (M-RoPE).
+        return positions.unsqueeze(0).expand(3, -1, -1)

@@ -54,7 +54,7 @@ def left_pad(x: torch.Tensor, length: int, dim: int) -> torch.Tensor:
     return torch.cat([x.new_zeros(shape), x], dim=dim)
 
 
-def _dynamic_layers(cache: DynamicCache) -> list[DynamicLayer]:
+def dynamic_layers(cache: DynamicCache) -> list[DynamicLayer]:
     layers = list(cache.layers)
     for layer in layers:
         # Sliding-window layers drop old columns themselves, which would desynchronise them from the mask.
@@ -78,8 +78,8 @@ def splice_rows(state: DecodeState, rows: torch.Tensor, fresh: DecodeState) -> N
         fresh: A state of n rows, prefilled on its own.
     """
     length = max(state.length, fresh.length)
-    old_layers = _dynamic_layers(state.cache)
-    new_layers = _dynamic_layers(fresh.cache)
+    old_layers = dynamic_layers(state.cache)
+    new_layers = dynamic_layers(fresh.cache)
     for old, new in zip(old_layers, new_layers, strict=True):
         keys = left_pad(old.keys, length, dim=2)
         values = left_pad(old.values, length, dim=2)
