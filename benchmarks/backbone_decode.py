@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 
 from lam_envs.backbone import Backbone, BackboneConfig, Context
-from lam_envs.backbone.tiny import build_tiny_qwen2_5_vl, default_corpus
+from lam_envs.builders.tiny import build_tiny_qwen2_5_vl, default_corpus
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -387,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     from lam_envs.backbone.default import default_backbone_dir
-    from lam_envs.backbone.tiny import build_tiny_qwen2_5_vl
+    from lam_envs.builders.tiny import build_tiny_qwen2_5_vl
     from lam_envs.latent.model import random_latent_model
 
     with tempfile.TemporaryDirectory() as tmp:

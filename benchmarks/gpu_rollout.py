@@ -12,7 +12,7 @@ Usage (the exact commands; seeds fixed):
 The backbone is built from a config with random weights (no download): Qwen2.5-VL-3B-Instruct's text and vision
 sizes (``--size 3b``: d=2048, 36 layers, 16 heads / 2 KV heads, MLP 11008, vocabulary 151936; vision depth 32, width
 1280, patch 14, windowed attention of 112 px with full attention in blocks 7/15/23/31) on fixed 448x448 images
-(256 image tokens), or :data:`lam_envs.backbone.tiny.UNIT_TEST_SIZES` (``--size tiny``). The tokenizer is the tiny
+(256 image tokens), or :data:`lam_envs.builders.tiny.UNIT_TEST_SIZES` (``--size tiny``). The tokenizer is the tiny
 builders' small BPE one: the LM head keeps the real 151936 rows (its cost is the real one; ids past the tokenizer
 decode to nothing, as the padding rows of the real checkpoint do). The weights are initialised directly on
 ``--device`` in ``--dtype`` and saved once (about 7.5 GB for 3b), so the envs load it as ``backbone=<dir>`` like any
@@ -62,7 +62,7 @@ import torch
 
 import lam_envs  # noqa: F401  (registers the ids)
 from lam_envs.backbone import Backbone
-from lam_envs.backbone.tiny import (
+from lam_envs.builders.tiny import (
     UNIT_TEST_SIZES,
     TinyQwenSizes,
     default_corpus,
@@ -182,7 +182,7 @@ def preset_config(preset: Preset, seed: int) -> tuple[Any, Any]:
 def build_backbone(out: Path, preset: Preset, device: torch.device, dtype: str, seed: int) -> Path:
     """Write a random checkpoint of ``preset``'s sizes, its weights initialised on ``device`` in ``dtype``.
 
-    Not :func:`lam_envs.backbone.tiny.build_tiny_qwen2_5_vl`: that one initialises in float32 on the CPU, which for
+    Not :func:`lam_envs.builders.tiny.build_tiny_qwen2_5_vl`: that one initialises in float32 on the CPU, which for
     3B parameters is minutes and 12 GB of host memory; the pieces (tokenizer, config, preprocessor) are its own.
     """
     from transformers import Qwen2_5_VLForConditionalGeneration

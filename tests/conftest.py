@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lam_envs.backbone.tiny import UNIT_TEST_SIZES, build_tiny_qwen2_5_vl
+from lam_envs.builders.tiny import UNIT_TEST_SIZES, build_tiny_qwen2_5_vl
 
 TINY_NUM_CODES = 16
 

@@ -96,7 +96,7 @@ class BackboneConfig:
         if not self.path.is_dir():
             raise BackboneConfigError(
                 f"backbone directory {self.path} does not exist; pass a local checkpoint directory (weights cannot "
-                "be downloaded here) or build a tiny one with lam_envs.backbone.tiny"
+                "be downloaded here) or build a tiny one with lam_envs.builders.tiny"
             )
         if not (self.path / "config.json").exists():
             raise BackboneConfigError(

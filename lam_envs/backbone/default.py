@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lam_envs.backbone.tiny import TinyQwenSizes, save_qwen_preprocessor, tiny_qwen2_5_vl_config, train_qwen_tokenizer
+from lam_envs.builders.tiny import TinyQwenSizes, save_qwen_preprocessor, tiny_qwen2_5_vl_config, train_qwen_tokenizer
 from lam_envs.backbone.training import ChatExample, QwenInputSpec, collate
 from lam_envs.data.prompts import PromptStyle, sample_messages
 from lam_envs.data.synthetic import synthetic_samples

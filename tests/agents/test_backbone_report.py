@@ -7,7 +7,7 @@ import pytest
 
 from lam_agents.backbone_report import IMAGE_DIMENSION, format_report, split_quality
 from lam_envs.backbone import Backbone, BackboneConfig
-from lam_envs.backbone.tiny import TinyQwenSizes, build_tiny_qwen2_5_vl
+from lam_envs.builders.tiny import TinyQwenSizes, build_tiny_qwen2_5_vl
 from lam_envs.data.types import Split
 from lam_envs.rewards.base import DIMENSIONS
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from lam_envs.backbone import Backbone, BackboneConfig, Context
-from lam_envs.backbone.tiny import UNIT_TEST_SIZES, build_tiny_llava, build_tiny_qwen2_5_vl
+from lam_envs.builders.tiny import UNIT_TEST_SIZES, build_tiny_llava, build_tiny_qwen2_5_vl
 
 
 

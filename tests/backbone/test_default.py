@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from lam_envs.backbone import Backbone, BackboneConfig, Context
 from lam_envs.backbone.default import DefaultVLMConfig, build_default_vlm, default_backbone_dir, text_messages
-from lam_envs.backbone.tiny import TinyQwenSizes
+from lam_envs.builders.tiny import TinyQwenSizes
 
 SMALL = DefaultVLMConfig(
     sizes=TinyQwenSizes(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1, intermediate_size=64,

@@ -13,7 +13,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "backbone_decode.p
 
 @pytest.mark.slow  # about 1 s inside the suite, but importing transformers alone can take 5 s here
 def test_benchmark_reports_every_batch_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from lam_envs.backbone.tiny import build_tiny_llava
+    from lam_envs.builders.tiny import build_tiny_llava
 
     spec = importlib.util.spec_from_file_location("backbone_decode", SCRIPT)
     assert spec is not None and spec.loader is not None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lam_envs.backbone.tiny import TinyQwenSizes, build_tiny_qwen2_5_vl
+from lam_envs.builders.tiny import TinyQwenSizes, build_tiny_qwen2_5_vl
 from lam_envs.rewards.base import MMROLE_DIMENSIONS, PCOGALIGN_DIMENSIONS
 
 # grpo.py and ppo_latent.py show SB3's progress bar, whose tqdm.rich warns "rich is experimental/alpha" (a

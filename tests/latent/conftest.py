@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from lam_envs.backbone import Backbone, BackboneConfig, Context
-from lam_envs.backbone.tiny import TinyQwenSizes, build_tiny_qwen2_5_vl
+from lam_envs.builders.tiny import TinyQwenSizes, build_tiny_qwen2_5_vl
 
 # Small enough that a whole stage runs in well under a second; initializer_range 0.2 makes the untrained model's
 # greedy tokens vary, so equality tests can fail.

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import PreTrainedTokenizerFast
 
-from lam_envs.backbone.tiny import (
+from lam_envs.builders.tiny import (
     QWEN_CHAT_TEMPLATE,
     QWEN_SPECIAL_TOKENS,
     TinyQwenSizes,

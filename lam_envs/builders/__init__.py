@@ -1,0 +1,8 @@
+"""Builders of checkpoints: the shipped default assets and the tiny random models that tests and benchmarks use.
+
+Building is kept apart from running. The runtime packages (``backbone``, ``envs``, ``latent``, ``data``,
+``rewards``, and ``lam_agents`` outside the commands that build assets) never import this package; the
+environments only load what it wrote (``tests/test_layering.py`` pins that).
+
+* :mod:`~lam_envs.builders.tiny`: tiny random Qwen2.5-VL and LLaVA checkpoints (config, tokenizer, preprocessor).
+"""
