@@ -29,11 +29,13 @@ import torch
 from tqdm.auto import tqdm
 
 from lam_envs.builders.tiny import TinyQwenSizes, save_qwen_preprocessor, tiny_qwen2_5_vl_config, train_qwen_tokenizer
-from lam_envs.backbone.training import ChatExample, QwenInputSpec, collate
+from lam_envs.backbone.qwen2_5_vl import Qwen2_5_VLFamily
+from lam_envs.builders.sft import collate
 from lam_envs.data.prompts import PromptStyle, sample_messages
 from lam_envs.data.synthetic import synthetic_samples
 from lam_envs.data.synthetic.corpora import PairedCorpus, TextCorpus
-from lam_envs.data.types import TASKS, ImageSource, Split
+from lam_envs.data.types import TASKS, Split
+from lam_envs.latent.features import Example
 
 logger = logging.getLogger(__name__)
 
@@ -94,18 +96,6 @@ def text_messages(text: str) -> tuple[tuple[tuple[str, str], ...], str]:
     return (("user", head),), tail
 
 
-@dataclass(frozen=True)
-class _Draw:
-    """One drawn example before its image is rendered (the tokenizer needs only the text)."""
-
-    image: ImageSource | None
-    messages: tuple[tuple[str, str], ...]
-    answer: str
-
-    def example(self) -> ChatExample:
-        return ChatExample(None if self.image is None else self.image.load(), self.messages, self.answer)
-
-
 class _Sources:
     """The three example sources, drawn from with the build's own generator."""
 
@@ -122,36 +112,18 @@ class _Sources:
             yield from (text for _, text in draw.messages)
             yield draw.answer
 
-    def draw(self, rng: np.random.Generator) -> _Draw:
+    def draw(self, rng: np.random.Generator) -> Example:
+        """One example, its image not yet rendered (the tokenizer needs only the text)."""
         u = rng.random()
         if u < self.config.task_share:
             samples = self.tasks[TASKS[int(rng.integers(len(TASKS)))]]
             sample = samples[int(rng.integers(len(samples)))]
-            return _Draw(sample.image, tuple(sample_messages(sample, self.config.prompt_style)), sample.reference)
+            return Example(sample.image, tuple(sample_messages(sample, self.config.prompt_style)), sample.reference)
         if u < self.config.task_share + self.config.paired_share:
             item = self.paired[int(rng.integers(len(self.paired)))]
-            return _Draw(item.scene, (("user", item.prompt),), item.answer)
+            return Example(item.scene, (("user", item.prompt),), item.answer)
         messages, answer = text_messages(self.text[int(rng.integers(len(self.text)))])
-        return _Draw(None, messages, answer)
-
-
-def input_spec(model: torch.nn.Module, tokenizer, image_size: int) -> QwenInputSpec:
-    """The encoding facts of a Qwen2.5-VL model built from a :class:`TinyQwenSizes` config."""
-    from lam_envs.backbone.family import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
-
-    vision = model.config.vision_config
-    grid = image_size // vision.patch_size
-    return QwenInputSpec(
-        image_token_id=model.config.image_token_id,
-        image_marker="<|vision_start|><|image_pad|><|vision_end|>",
-        num_image_tokens=(grid // vision.spatial_merge_size) ** 2,
-        image_size=image_size,
-        patch_size=vision.patch_size,
-        merge_size=vision.spatial_merge_size,
-        temporal_patch_size=vision.temporal_patch_size,
-        image_mean=tuple(OPENAI_CLIP_MEAN),
-        image_std=tuple(OPENAI_CLIP_STD),
-    )
+        return Example(None, messages, answer)
 
 
 def _lr_at(step: int, config: DefaultVLMConfig) -> float:
@@ -188,13 +160,17 @@ def build_default_vlm(out_dir: str | Path, config: DefaultVLMConfig = DefaultVLM
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.train()
-    spec = input_spec(model, tokenizer, config.sizes.image_size)
+    # The tokenizer and preprocessor config go first, so that the family reads the image side, marker and pixel
+    # normalisation from the checkpoint directory exactly as the Backbone that loads the result will.
+    tokenizer.save_pretrained(out)
+    save_qwen_preprocessor(out, config.sizes)
+    family = Qwen2_5_VLFamily(model, out, None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     log: list[dict[str, float]] = []
     bar = tqdm(range(config.steps), desc="default VLM", disable=not progress, unit="step")
     running = None
     for step in bar:
-        batch = collate([sources.draw(rng).example() for _ in range(config.batch_size)], tokenizer, spec, config.max_tokens)
+        batch = collate([sources.draw(rng) for _ in range(config.batch_size)], tokenizer, family, config.max_tokens)
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, config)
         loss = model(**batch).loss
@@ -209,8 +185,6 @@ def build_default_vlm(out_dir: str | Path, config: DefaultVLMConfig = DefaultVLM
             log.append({"step": step, "loss": value, "lr": _lr_at(step, config)})
     model.eval()
     model.to(torch.bfloat16).save_pretrained(out)  # halves the shipped size; loading upcasts to the chosen dtype
-    tokenizer.save_pretrained(out)
-    save_qwen_preprocessor(out, config.sizes)
     record = {
         "config": asdict(config),
         "parameters": sum(p.numel() for p in model.parameters()),
