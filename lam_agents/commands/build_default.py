@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from lam_envs.backbone.default import DefaultVLMConfig, build_default_vlm, default_backbone_dir
+    from lam_envs.backbone.default import default_backbone_dir
+    from lam_envs.builders.default_vlm import DefaultVLMConfig, build_default_vlm
 
     config = DefaultVLMConfig(seed=args.seed, threads=args.threads)
     if args.steps is not None:

@@ -1,7 +1,8 @@
 """Adapters over Hugging Face VLMs: encode a context, step with a KV cache, read out next-token logits.
 
-:class:`Backbone` is the only code in lam-gym that loads or runs the frozen VLM. Supported families: Qwen2.5-VL and
-LLaVA; :mod:`lam_envs.backbone.tiny` builds tiny random checkpoints of both.
+:class:`Backbone` is the only runtime code in lam-gym that loads or runs the frozen VLM. Supported families:
+Qwen2.5-VL and LLaVA. Checkpoints are built apart, in :mod:`lam_envs.builders` (tiny random ones of both families, and
+the training of the embedded default), which nothing here imports.
 """
 
 from __future__ import annotations

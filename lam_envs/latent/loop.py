@@ -1,5 +1,7 @@
 """A resumable training loop shared by the stages: AdamW, warm-up + cosine schedule, CSV log, periodic checkpoints.
 
+The embedded default VLM's build (:mod:`lam_envs.builders.default_vlm`) trains with the same loop and schedule.
+
 A killed run resumes from ``<stage dir>/partial.pt`` (model, optimizer, batch-sampling generator, step and log), so
 the resumed run continues exactly as the uninterrupted one would have. The file holds tensors and plain containers
 only and is read with ``weights_only=True``: a crafted one is refused, never run.
@@ -75,11 +77,18 @@ class LoopConfig:
 
     def lr_at(self, step: int) -> float:
         """Learning rate of ``step``."""
-        warmup = int(self.warmup_fraction * self.steps)
-        if step < warmup:
-            return self.learning_rate * (step + 1) / warmup
-        progress = (step - warmup) / max(1, self.steps - warmup)
-        return self.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+        return warmup_cosine_lr(step, self.learning_rate, int(self.warmup_fraction * self.steps), self.steps)
+
+
+def warmup_cosine_lr(step: int, peak: float, warmup_steps: int, steps: int) -> float:
+    """The schedule: a linear warm-up over ``warmup_steps``, then a cosine decay from ``peak`` to 10% at ``steps``.
+
+    A warm-up longer than the run (a short test build) simply never reaches the peak.
+    """
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, steps - warmup_steps)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def _world() -> tuple[int, int]:
@@ -231,6 +240,7 @@ def train_loop(
     name: str,
     run_dir: Path | None = None,
     progress: bool = True,
+    fused: bool = True,
 ) -> list[dict[str, float]]:
     """Optimise the parameters of ``model`` that require grad.
 
@@ -241,6 +251,8 @@ def train_loop(
         name: Progress-bar label.
         run_dir: Where the CSV log and resumable checkpoints go (resumes from one found there); ``None`` for none.
         progress: Show a progress bar.
+        fused: Use torch's fused AdamW kernel. The per-tensor kernel rounds differently in the last bit; the
+            embedded default VLM was built with it, so its build passes ``False`` to rebuild the shipped weights.
 
     Returns:
         The log rows (step, lr and every metric ``loss_fn`` returned).
@@ -249,7 +261,8 @@ def train_loop(
     if not params:
         raise ValueError(f"stage {name!r} has no trainable parameters")
     # The fused kernel: the unfused per-tensor update cost more than the forward pass on 2 CPU cores.
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay, fused=True)
+    kernel = {"fused": True} if fused else {}
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay, **kernel)
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(config.seed)
     start, rows = 0, []
     partial = run_dir / PARTIAL_NAME if run_dir is not None else None

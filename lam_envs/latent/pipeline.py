@@ -23,10 +23,9 @@ from typing import Sequence
 import numpy as np
 
 from lam_envs.backbone.adapter import Backbone
-from lam_envs.backbone.default import text_messages
 from lam_envs.data.prompts import PromptStyle
 from lam_envs.data.synthetic import synthetic_samples
-from lam_envs.data.synthetic.corpora import PairedCorpus, TextCorpus
+from lam_envs.data.synthetic.corpora import PairedCorpus, TextCorpus, text_messages
 from lam_envs.data.types import TASKS, Split
 from lam_envs.latent.config import WEIGHTS_NAME
 from lam_envs.latent.features import (

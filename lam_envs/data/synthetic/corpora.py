@@ -345,3 +345,16 @@ class TextCorpus(_LazyCorpus):
                           "be": there_be(scene)})
         return join_sentences([context, question_text(q, scene, rng), answer_sentence(q, scene, rng)])
 
+
+
+def text_messages(text: str) -> tuple[tuple[tuple[str, str], ...], str]:
+    """A :class:`TextCorpus` item as a dialogue without an image: its first sentence asks, the rest answers.
+
+    Returns:
+        ``(messages, answer)``: one user message, and the answer that continues it.
+    """
+    cut = next((i + 1 for i, ch in enumerate(text) if ch in ".?!" and i + 1 < len(text)), len(text))
+    head, tail = text[:cut].strip(), text[cut:].strip()
+    if not tail:
+        return (("user", "Say something."),), head
+    return (("user", head),), tail

@@ -7,7 +7,7 @@ import pytest
 
 from lam_envs.data.scenes import Scene
 from lam_envs.data.synthetic import synthetic_samples
-from lam_envs.data.synthetic.corpora import PairedCorpus, PairedText, TextCorpus
+from lam_envs.data.synthetic.corpora import PairedCorpus, PairedText, TextCorpus, text_messages
 from lam_envs.data.synthetic.questions import answer_words, content_words, parse_question
 from lam_envs.data.synthetic.roster import CHARACTERS, INDIVIDUALS
 
@@ -73,3 +73,8 @@ def test_held_out_personas_never_appear(paired, text) -> None:
     blob = " ".join(text + [p.text for p in paired])
     for word in names + roles:
         assert not re.search(rf"\b{re.escape(word)}\b", blob), word
+
+
+def test_text_items_become_one_question_one_answer() -> None:
+    assert text_messages("Where am I? You are home. Rest.") == ((("user", "Where am I?"),), "You are home. Rest.")
+    assert text_messages("Just one line.") == ((("user", "Say something."),), "Just one line.")
