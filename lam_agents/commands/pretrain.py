@@ -34,12 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    """The :class:`~lam_envs.latent.pipeline.PretrainConfig` the arguments describe."""
+    """The :class:`~lam_envs.latent.pipeline.PretrainConfig` the arguments describe (its defaults build the shipped
+    default)."""
     import dataclasses
 
-    from lam_envs.latent.default import DEFAULT_PRETRAIN
+    from lam_envs.latent.pipeline import PretrainConfig
 
-    base = DEFAULT_PRETRAIN
+    base = PretrainConfig()
     if args.scale <= 0:
         raise SystemExit(f"--scale={args.scale} must be positive")
 
@@ -102,7 +103,6 @@ def run(args: argparse.Namespace) -> int:
 
     from lam_envs.backbone import Backbone, BackboneConfig
     from lam_envs.backbone.default import default_backbone_dir
-    from lam_envs.latent.default import install_latent
     from lam_envs.latent.pipeline import DEFAULT_STAGES, run_pretrain
 
     torch.set_num_threads(args.threads)
@@ -124,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"done in {seconds:.0f} s: {final}")
     if args.install:
+        from lam_envs.builders.default_latent import install_latent  # installing an asset is building, not runtime
+
         note = {"config": config.to_dict(), "stages": stages, "seconds": round(seconds, 1), "threads": args.threads,
                 "backbone": str(backbone.config.path)}
         print(f"installed into {install_latent(final, note=note)}")

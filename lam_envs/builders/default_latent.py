@@ -2,7 +2,8 @@
 
 ``lam pretrain --install`` (or :func:`build_default_latent`) runs :mod:`lam_envs.latent.pipeline` with
 :data:`DEFAULT_PRETRAIN` on the embedded backbone and copies the final model, stored in bfloat16 (a few MB), into
-``lam_envs/assets/default/latent``, where :func:`~lam_envs.latent.model.default_latent_dir` finds it.
+``lam_envs/assets/default/latent``, where :func:`~lam_envs.latent.model.default_latent_dir` finds it. The pipeline
+itself is runtime (``lam pretrain`` trains latent models for any backbone); only the installation is building.
 """
 
 from __future__ import annotations
