@@ -1,6 +1,9 @@
 """lam_envs defines the tasks' dynamics and must stay usable without any RL or scale-out library: it never imports
 SB3, lam_agents or Ray (rollout workers live in lam_agents), nor accelerate (data-parallel pretraining runs on plain
-torch.distributed; only the ``lam pretrain`` command starts the process group through accelerate)."""
+torch.distributed; only the ``lam pretrain`` command starts the process group through accelerate).
+
+Building is kept apart from running: no runtime module (lam_envs outside ``lam_envs.builders``, and lam_agents)
+imports the builders, except the commands that build assets, which import them inside the function that builds."""
 
 from __future__ import annotations
 
@@ -50,3 +53,82 @@ def test_no_lam_envs_source_file_imports_them_even_lazily() -> None:
 def test_the_source_check_sees_a_lazy_import() -> None:
     assert _imported_packages("def f():\n    from accelerate import PartialState\n    import ray.util\n") == {
         "accelerate", "ray"}
+
+
+BUILDERS = "lam_envs.builders"
+ASSET_COMMANDS = ("lam_agents/commands/build_default.py", "lam_agents/commands/pretrain.py")
+"""The commands that build or install the shipped assets (``lam build-default``, ``lam pretrain --install``)."""
+
+
+def _builder_imports(source: str) -> list[tuple[int, bool]]:
+    """``(line, inside a function)`` of every import of :data:`BUILDERS` in ``source``."""
+    tree = ast.parse(source)
+    in_function = {id(node) for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef)
+                   for node in ast.walk(fn) if node is not fn}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        if any(name == BUILDERS or name.startswith(BUILDERS + ".") for name in names):
+            found.append((node.lineno, id(node) in in_function))
+    return found
+
+
+def _runtime_sources() -> dict[str, str]:
+    """Every runtime source file by its repository path: lam_envs without its builders, and lam_agents."""
+    import lam_agents
+
+    repo = Path(lam_envs.__file__).parent.parent
+    files = [*Path(lam_envs.__file__).parent.rglob("*.py"), *Path(lam_agents.__file__).parent.rglob("*.py")]
+    builders = Path(lam_envs.__file__).parent / "builders"
+    return {str(p.relative_to(repo)): p.read_text() for p in sorted(files) if builders not in p.parents}
+
+
+def _runtime_modules() -> list[str]:
+    """The dotted names of lam_envs's runtime modules."""
+    names = [path.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for path in _runtime_sources()]
+    return [name for name in names if name.startswith("lam_envs")]
+
+
+def test_no_runtime_module_imports_the_builders() -> None:
+    sources = _runtime_sources()
+    assert "lam_envs/envs/conversation.py" in sources and "lam_agents/cli.py" in sources
+    bad = {}
+    for path, source in sources.items():
+        found = _builder_imports(source)
+        if path in ASSET_COMMANDS:
+            found = [(line, inside) for line, inside in found if not inside]  # lazily, in the building function
+        if found:
+            bad[path] = [line for line, _ in found]
+    assert bad == {}
+
+
+def test_the_asset_commands_reach_the_builders_lazily() -> None:
+    """The exception above is used, so the check that allows it cannot rot into allowing nothing."""
+    sources = _runtime_sources()
+    for path in ASSET_COMMANDS:
+        assert _builder_imports(sources[path]) and all(inside for _, inside in _builder_imports(sources[path])), path
+
+
+def test_the_builder_check_sees_every_import_form() -> None:
+    source = ("import lam_envs.builders.tiny\nfrom lam_envs import builders\nfrom lam_envs.backbone import Backbone\n"
+              "def f():\n    from lam_envs.builders.sft import collate\n")
+    assert _builder_imports(source) == [(1, False), (2, False), (5, True)]
+
+
+def test_importing_the_runtime_and_the_cli_loads_no_builder() -> None:
+    code = (
+        "import importlib, sys\n"
+        # walk_packages would import lam_envs.builders itself to look inside it, so the names come from the files.
+        f"for name in {_runtime_modules()!r}:\n"
+        "    importlib.import_module(name)\n"
+        "from lam_agents.cli import build_parser\n"
+        "build_parser()\n"
+        f"print(','.join(sorted(n for n in sys.modules if n.startswith({BUILDERS!r}))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip() == ""
