@@ -180,8 +180,9 @@ def run_one(config: LearningConfig, task: str, algo: str, kind: str, seed: int) 
 def _run_settings(config: LearningConfig) -> dict[str, Any]:
     """What a finished run must share with the study to be kept (everything but the lists of runs and the output)."""
     from lam_agents.env_kwargs import env_kwargs_record
+    from lam_envs.envs import DYNAMICS_VERSION
 
-    return json.loads(json.dumps({"steps": config.steps, "n_envs": config.n_envs, "n_eval": config.n_eval,
+    return json.loads(json.dumps({"env_dynamics": DYNAMICS_VERSION, "steps": config.steps, "n_envs": config.n_envs, "n_eval": config.n_eval,
                                   "samples_per_prompt": config.samples_per_prompt, "splits": list(config.splits),
                                   "hyperparams": config.hyperparams,
                                   "env_kwargs": env_kwargs_record(config.env_kwargs)}, default=str))
@@ -437,7 +438,8 @@ def run_study(config: LearningConfig, command: str | None = None, progress: bool
     out.mkdir(parents=True, exist_ok=True)
     command = command or " ".join(sys.argv)
     write_json_atomic(out / "config.json", asdict(config))
-    todo = [(t, a, k, s) for t in config.tasks for a in config.algos for s in config.seeds for k in config.action_spaces]
+    # One algorithm at a time, so that a study cut short has whole rows (both twins, every seed) of the first ones.
+    todo = [(t, a, k, s) for a in config.algos for t in config.tasks for s in config.seeds for k in config.action_spaces]
     results: list[dict[str, Any]] = []
     bar = tqdm(todo, desc="learning runs", unit="run", disable=not progress)
     for task, algo, kind, seed in bar:

@@ -301,7 +301,9 @@ def _versions() -> dict[str, str]:
                                 cwd=Path(__file__).parent).stdout.strip()
     except OSError:
         commit = ""
-    return {"python": platform.python_version(), "commit": commit or "unknown"}
+    from lam_envs.envs import DYNAMICS_VERSION
+
+    return {"python": platform.python_version(), "commit": commit or "unknown", "env_dynamics": str(DYNAMICS_VERSION)}
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:

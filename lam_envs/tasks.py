@@ -86,6 +86,8 @@ class TaskSpec:
         judge_prompt: ``(sample, reply) -> (system, user)``, the LLM judge's system prompt and user text.
         persona_summary: ``(sample) -> str``, one line about the sample's persona (``lam data show``).
         persona_from_text: ``(description) -> Persona``, a persona from a short description (``lam chat``).
+        followups: ``(sample, rng) -> tuple[Exchange, ...]``, exchanges that continue a synthetic sample's
+            dialogue in dialogue episodes (:mod:`lam_envs.data.dialogue`), or ``None`` when its own turns suffice.
     """
 
     name: str
@@ -101,6 +103,7 @@ class TaskSpec:
     judge_prompt: Ref
     persona_summary: Ref
     persona_from_text: Ref
+    followups: Ref | None = None
 
     def generate(self, split: Split | str, *, seed: int = 0, n: int | None = None) -> list[Sample]:
         """Samples of the synthetic task (see :func:`lam_envs.data.synthetic.synthetic_samples`)."""
@@ -135,6 +138,13 @@ class TaskSpec:
     def summarise(self, sample: Sample) -> str:
         """One line about who the agent plays or answers in ``sample``."""
         return resolve(self.persona_summary)(sample)
+
+    def followups_for(self, sample: Sample, rng: Any) -> tuple[Any, ...]:
+        """The generated exchanges that continue synthetic ``sample`` in a dialogue episode (none for real data, or
+        for a task whose samples are whole dialogues already)."""
+        if self.followups is None or sample.scene is None:
+            return ()
+        return tuple(resolve(self.followups)(sample, rng))
 
     def parse_persona(self, description: Any) -> Persona:
         """A persona from a short description (see :func:`lam_agents.chat.make_persona`).
@@ -201,6 +211,7 @@ TASK_REGISTRY: dict[str, TaskSpec] = {
         judge_prompt="lam_envs.rewards.llm.prompts:pcogalign_judge_prompt",
         persona_summary="lam_envs.data.personas:user_summary",
         persona_from_text="lam_envs.data.personas:user_from_text",
+        followups="lam_envs.data.synthetic.pcogalign:pcogalign_followups",
     ),
 }
 """The tasks, by name. Built-in ids and :data:`~lam_envs.data.types.TASKS` follow its order."""

@@ -41,7 +41,7 @@ from lam_envs.backbone.cache import (
 )
 from lam_envs.backbone.config import BackboneConfig, BackboneConfigError
 from lam_envs.backbone.family import VLMFamily
-from lam_envs.backbone.inputs import Context, encode_context
+from lam_envs.backbone.inputs import Context, encode_context, render_prompt
 from lam_envs.backbone.state import DecodeState, dynamic_layers, left_pad, splice_rows
 
 logger = logging.getLogger(__name__)
@@ -250,6 +250,34 @@ class Backbone:
         return encode_context(
             context, self.tokenizer, self.family.image_marker, self.family.image_token_id, self.family.num_image_tokens
         )
+
+    def continuation_ids(self, before: Context, after: Context, reply_ids: Sequence[int]) -> list[int]:
+        """The token ids that take the prompt of ``before`` plus the agent's reply ``reply_ids`` to the prompt of
+        ``after``: the same conversation one exchange later (the reply as an assistant turn, then the next user
+        turns). What :meth:`extend` appends in a dialogue episode.
+
+        Raises:
+            ValueError: if ``after`` does not continue ``before`` with an assistant turn, or the chat template
+                rewrites earlier turns (the prompt of ``after`` does not start with that of ``before`` and the reply).
+        """
+        n = len(before.messages)
+        if after.messages[:n] != before.messages or len(after.messages) <= n + 1 or after.messages[n][0] != "assistant":
+            raise ValueError("`after` must be `before`'s conversation followed by an assistant turn and a user turn")
+        marker = self.family.image_marker
+        head, full = render_prompt(before, self.tokenizer, marker), render_prompt(after, self.tokenizer, marker)
+        reply = after.messages[n][1]
+        if not full.startswith(head + reply):
+            raise ValueError(
+                "the chat template renders the next exchange's prompt differently from the current one followed by "
+                "the reply (it rewrites earlier turns), so the conversation cannot be continued in the KV cache; use "
+                "single-reply episodes (dialogue=False) with this backbone"
+            )
+        ids: list[int] = self.tokenizer(full[len(head) + len(reply):], add_special_tokens=False)["input_ids"]
+        if self.family.image_token_id in ids:
+            raise ValueError("a later turn holds image placeholder text; remove it from the dialogue")
+        if reply_ids and int(reply_ids[-1]) == self.eos_token_id and ids and ids[0] == self.eos_token_id:
+            ids = ids[1:]  # the reply's own EOS already closed the assistant turn
+        return ids
 
     def _check_length(self, length: int) -> None:
         if length > self.config.max_context_tokens:

@@ -48,18 +48,19 @@ def system_message(sample: Sample, style: PromptStyle = "full") -> str:
     raise TypeError(f"unsupported persona type {type(persona).__name__}")
 
 
-def sample_messages(sample: Sample, style: PromptStyle = "full") -> list[Message]:
+def sample_messages(sample: Sample, style: PromptStyle = "full", whole: bool = False) -> list[Message]:
     """The chat messages for ``sample``, ending with the user's turn to answer.
 
     Args:
         sample: the turn to answer.
         style: ``"full"`` (everything) or ``"compact"`` (short system message, last
             :data:`COMPACT_HISTORY_TURNS` turns).
+        whole: keep every turn in either style (dialogue episodes, whose context only ever grows).
 
     Returns:
         ``[(role, text), ...]``: the system message, then the dialogue turns in order.
     """
     if style not in ("full", "compact"):
         raise ValueError(f"unknown prompt style {style!r}; expected 'full' or 'compact'")
-    turns = sample.dialogue[-COMPACT_HISTORY_TURNS:] if style == "compact" else sample.dialogue
+    turns = sample.dialogue[-COMPACT_HISTORY_TURNS:] if style == "compact" and not whole else sample.dialogue
     return [("system", system_message(sample, style))] + [(t.role, t.text) for t in turns]

@@ -19,4 +19,9 @@ from __future__ import annotations
 
 from lam_envs.envs.registration import ENV_IDS, env_id, register_envs
 
-__all__ = ["ENV_IDS", "env_id", "register_envs"]
+DYNAMICS_VERSION = 2
+"""Bumped whenever a change alters what an episode returns for the same actions and seed (rewards, ends,
+observations), so that stored results made before it are not mixed with new ones. 2: a reply cut at the length limit
+is ``terminated``, no longer ``truncated``."""
+
+__all__ = ["DYNAMICS_VERSION", "ENV_IDS", "env_id", "register_envs"]

@@ -285,6 +285,11 @@ class ConversationConfig:
     """Subtracted from the reward at every step (a length penalty; off by default)."""
     truncation_penalty: float = checked(0.0, _PENALTY)
     """Subtracted when a reply is cut at ``max_reply_tokens`` without EOS (a format penalty; off by default)."""
+    dialogue: bool = checked(False, _flag)
+    """Whole-dialogue episodes: an episode is a conversation about one image, the agent answers each user turn in
+    order and each reply is judged when it ends (see :mod:`lam_envs.data.dialogue`). ``False``: one reply."""
+    max_turns: int | None = checked(None, Int(low=1, optional=True))
+    """Dialogue episodes: answer at most this many user turns (``None``: all of the dialogue's)."""
     success_threshold: float = checked(0.9, _THRESHOLD)
     """``info["is_success"]`` is ``judge ratio >= success_threshold`` at the end of an episode."""
     judge_failure_reward: float | None = checked(None, Float(optional=True, hint=" (None raises JudgeError instead)"))

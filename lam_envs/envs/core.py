@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from lam_envs.backbone import Backbone, Context, DecodeState
+from lam_envs.data.dialogue import DialogueScript, dialogue_scripts, turn_sample
 from lam_envs.data.types import Sample, Task
 from lam_envs.envs.config import DEFAULT_TOKEN_MASK_TOP_P, ActionKind, ConversationConfig, Int
 from lam_envs.envs.resources import (
@@ -101,6 +102,8 @@ class Setup:
     reward: Reward | None
     """The judge (``None``: a setup for :func:`write_replies` only, see :meth:`for_decoding`)."""
     prompt_style: str
+    scripts: list[DialogueScript] | None = None
+    """Dialogue episodes: each sample's script (see :mod:`lam_envs.data.dialogue`); ``None``: one reply each."""
     num_actions: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -117,16 +120,25 @@ class Setup:
         backbone, is_default = resolve_backbone(config)
         world_model = resolve_world_model(config.latent_model, backbone) if action_kind == "latent" else None
         style = config.prompt_style or ("compact" if is_default else "full")
+        samples = resolve_samples(task, config)
         return cls(
             task=task,
             action_kind=action_kind,
             config=config,
             backbone=backbone,
             world_model=world_model,
-            samples=resolve_samples(task, config),
+            samples=samples,
             reward=resolve_reward(task, config.reward, config.judge_failure_reward),
             prompt_style=style,
+            scripts=dialogue_scripts(samples, config.data_seed) if config.dialogue else None,
         )
+
+    def num_exchanges(self, index: int) -> int:
+        """How many replies an episode on sample ``index`` holds (1 unless dialogue episodes)."""
+        if self.scripts is None:
+            return 1
+        limit = self.config.max_turns
+        return min(len(self.scripts[index]), limit if limit is not None else len(self.scripts[index]))
 
     @classmethod
     def for_decoding(
@@ -160,12 +172,16 @@ class StepResult:
     embeddings: np.ndarray
     rewards: np.ndarray
     terminated: np.ndarray
-    """The reply is over and judged: its token was EOS, or it reached ``max_reply_tokens`` (``cut``)."""
+    """The episode is over: its last reply is done (one reply, or a dialogue's last exchange)."""
     cut: np.ndarray
-    """The reply reached ``max_reply_tokens`` without EOS (a subset of ``terminated``)."""
+    """The reply reached ``max_reply_tokens`` without EOS (a subset of ``reply_done``)."""
     judged: dict[int, JudgeResult]
     judge_failed: np.ndarray
     judge_rewards: np.ndarray
+    reply_done: np.ndarray
+    """The row's reply is over and judged: its token was EOS, or it reached ``max_reply_tokens`` (``cut``)."""
+    finished: dict[int, list[int]]
+    """The token ids of each reply that ended at this step (a dialogue row is already on its next exchange)."""
 
     def reward_terms(self, row: int, config: ConversationConfig) -> dict[str, float]:
         """Row ``row``'s reward split into its terms (they sum to ``rewards[row]``)."""
@@ -199,6 +215,13 @@ class ReplyBatch:
         self.state: DecodeState | None = None
         self.sample_index = np.zeros(num_rows, dtype=np.int64)
         self.replies: list[list[int]] = [[] for _ in range(num_rows)]
+        self.turn = np.zeros(num_rows, dtype=np.int64)
+        """Dialogue episodes: the exchange each row is answering (0-based; always 0 for one reply)."""
+        self.own_replies: list[list[str]] = [[] for _ in range(num_rows)]
+        """Dialogue episodes: each row's earlier replies in this episode, as text (its context holds them)."""
+        self.history: list[list[int]] = [[] for _ in range(num_rows)]
+        """Dialogue episodes: the token ids each row's cache holds after its first exchange's prompt (earlier
+        replies and the user turns that followed them), to rebuild the row from a checkpoint."""
         self.embeddings = np.zeros((num_rows, self.backbone.hidden_size), dtype=np.float32)
         self.decode_rngs: list[np.random.Generator] = [np.random.default_rng(0) for _ in range(num_rows)]
         self.judge_failures = 0
@@ -210,8 +233,27 @@ class ReplyBatch:
 
     # ------------------------------------------------------------------------------------------------ episodes
     def sample(self, row: int) -> Sample:
-        """The sample row ``row`` is answering."""
+        """The sample row ``row``'s episode is on."""
         return self.setup.samples[int(self.sample_index[row])]
+
+    def turn_sample(self, row: int) -> Sample:
+        """What row ``row`` is answering now, as the judge sees it: its sample, or in a dialogue episode the current
+        exchange with the row's own earlier replies (:func:`~lam_envs.data.dialogue.turn_sample`)."""
+        return self._exchange(int(self.sample_index[row]), int(self.turn[row]), self.own_replies[row])
+
+    def _exchange(self, index: int, k: int, replies: Sequence[str]) -> Sample:
+        sample = self.setup.samples[index]
+        if self.setup.scripts is None:
+            return sample
+        return turn_sample(sample, self.setup.scripts[index], k, replies)
+
+    def _context(self, index: int, k: int = 0, replies: Sequence[str] = ()) -> Context:
+        whole = self.setup.scripts is not None
+        return contexts_for([self._exchange(index, k, replies)], self.setup.prompt_style, whole)[0]
+
+    def episode_over_after(self, row: int) -> bool:
+        """Whether the row's current reply is its episode's last."""
+        return int(self.turn[row]) + 1 >= self.setup.num_exchanges(int(self.sample_index[row]))
 
     def draw_index(self, rng: np.random.Generator, sample_index: int | None) -> int:
         """The next sample index: ``sample_index`` if given (checked), else uniform from ``rng``.
@@ -265,7 +307,7 @@ class ReplyBatch:
         errors: dict[int, BaseException] = {}
         for row, index in zip(rows, indices):
             try:
-                contexts[row] = contexts_for([self.setup.samples[index]], self.setup.prompt_style)[0]
+                contexts[row] = self._context(index)
             except Exception as exc:  # noqa: BLE001 (any loader error: the row is broken, the message says why)
                 errors[row] = exc
         if errors and not skip_failed:
@@ -314,6 +356,7 @@ class ReplyBatch:
         for row, index, seed in zip(rows, indices, decode_seeds):
             self.sample_index[row] = index
             self.replies[row] = []
+            self.turn[row], self.own_replies[row], self.history[row] = 0, [], []
             self.decode_rngs[row] = np.random.default_rng(int(seed))
             self.broken[row] = None
 
@@ -328,6 +371,9 @@ class ReplyBatch:
             "started": self.state is not None,
             "sample_index": [int(i) for i in self.sample_index],
             "replies": [list(map(int, r)) for r in self.replies],
+            "turn": [int(t) for t in self.turn],
+            "own_replies": [list(r) for r in self.own_replies],
+            "history": [list(map(int, h)) for h in self.history],
             "decode_rngs": [rng.bit_generator.state for rng in self.decode_rngs],
             "broken": list(self.broken),
             "judge_failures": int(self.judge_failures),
@@ -346,14 +392,19 @@ class ReplyBatch:
             raise ValueError("the saved state names samples this env does not have; rebuild it with the run's settings")
         self.sample_index = np.asarray(indices, dtype=np.int64)
         self.replies = [list(map(int, r)) for r in state["replies"]]
+        self.turn = np.asarray(state.get("turn", [0] * self.num_rows), dtype=np.int64)
+        self.own_replies = [list(r) for r in state.get("own_replies", [[] for _ in range(self.num_rows)])]
+        self.history = [list(map(int, h)) for h in state.get("history", [[] for _ in range(self.num_rows)])]
         self.decode_rngs = [generator_from_state(saved) for saved in state["decode_rngs"]]
         self.broken = list(state["broken"])
         self.judge_failures = int(state["judge_failures"])
         if not state["started"]:
             self.state = None
             return
-        contexts = contexts_for([self.sample(r) for r in range(self.num_rows)], self.setup.prompt_style)
-        self.state = self.backbone.prefill(contexts, self.replies, share=self.share_prefill)
+        # Each row's first exchange's prompt, then everything its cache held after it.
+        contexts = [self._context(int(i)) for i in self.sample_index]
+        suffixes = [h + r for h, r in zip(self.history, self.replies)]
+        self.state = self.backbone.prefill(contexts, suffixes, share=self.share_prefill)
         self.embeddings = self._host_embeddings(self.state.h)
 
     def _host_embeddings(self, h: torch.Tensor) -> np.ndarray:
@@ -434,6 +485,10 @@ class ReplyBatch:
     def step(self, actions: Any) -> StepResult:
         """Emit one token per row, judge the replies it finishes, and advance the backbone once for the whole batch.
 
+        In a dialogue episode, a row whose reply ends and whose dialogue goes on gets its next user turn appended to
+        its cache (:meth:`Backbone.extend <lam_envs.backbone.Backbone.extend>`, only the new tokens) in the same step:
+        its embedding is then the start of its next reply.
+
         Everything that can fail without changing the batch runs first (invalid actions raise ``ValueError`` and
         change nothing); an exception after that leaves the rows it concerns broken (see :attr:`broken`): the
         finished rows for a judge that raises, the failed ones for a ``JudgeError``, every row for a world-model or
@@ -460,14 +515,16 @@ class ReplyBatch:
             except BaseException as exc:
                 self._break(all_rows, exc)
                 raise
-            # A reply cut at the length limit is judged as it stands: the episode ends there (``terminated``, not
-            # ``truncated``: nothing follows it, so an algorithm must not bootstrap a value past it).
+            # A reply cut at the length limit is judged as it stands: the reply ends there (and the episode with it,
+            # ``terminated`` rather than ``truncated``: nothing follows, so an algorithm must not bootstrap past it).
             eos = tokens_np == self.backbone.eos_token_id
             lengths = np.array([len(reply) + 1 for reply in self.replies])
             cut = ~eos & (lengths >= config.max_reply_tokens)
-            terminated = eos | cut
-            done = np.flatnonzero(terminated).tolist()
+            reply_done = eos | cut
+            done = np.flatnonzero(reply_done).tolist()
             judged = self._judge(done, tokens_np) if done else {}
+            going_on = [r for r in done if not self.episode_over_after(r)]
+            next_turns = self._next_turns(going_on, tokens_np)
         except BaseException:
             for rng, state in zip(self.decode_rngs, rng_states):
                 rng.bit_generator.state = state
@@ -476,6 +533,9 @@ class ReplyBatch:
         self._break(all_rows, "a step was interrupted")
         try:
             h = self.backbone.step(self.state, tokens)
+            if going_on:
+                self.backbone.extend(self.state, going_on, [next_turns[r] for r in going_on])
+                h = self.state.h
             embeddings = self._host_embeddings(h)
         except BaseException as exc:
             self._break(all_rows, exc)
@@ -484,6 +544,12 @@ class ReplyBatch:
         for row in all_rows:
             self.replies[row].append(int(tokens_np[row]))
             self.broken[row] = None
+        finished = {row: self.replies[row] for row in done}
+        for row in going_on:
+            self.own_replies[row].append(self.backbone.decode(self.replies[row]))
+            self.history[row] += self.replies[row] + next_turns[row]
+            self.turn[row] += 1
+            self.replies[row] = []
         judge_rewards = np.zeros(self.num_rows, dtype=np.float64)
         judge_failed = np.zeros(self.num_rows, dtype=bool)
         for row, result in judged.items():
@@ -493,7 +559,22 @@ class ReplyBatch:
             else:
                 judge_rewards[row] = result.ratio
         rewards = judge_rewards - config.step_penalty - np.where(cut, config.truncation_penalty, 0.0)
-        return StepResult(tokens_np, self.embeddings, rewards, terminated, cut, judged, judge_failed, judge_rewards)
+        terminated = reply_done.copy()
+        terminated[going_on] = False
+        return StepResult(tokens_np, self.embeddings, rewards, terminated, cut, judged, judge_failed, judge_rewards,
+                          reply_done, finished)
+
+    def _next_turns(self, rows: list[int], tokens: np.ndarray) -> dict[int, list[int]]:
+        """For dialogue rows whose reply ends with ``tokens``: the token ids of the next user turn to append (the
+        reply's end of turn, then the user's next turn and the assistant prompt). Changes nothing."""
+        out: dict[int, list[int]] = {}
+        for row in rows:
+            index, k = int(self.sample_index[row]), int(self.turn[row])
+            reply_ids = self.replies[row] + [int(tokens[row])]
+            before = self._context(index, k, self.own_replies[row])
+            after = self._context(index, k + 1, self.own_replies[row] + [self.backbone.decode(reply_ids)])
+            out[row] = self.backbone.continuation_ids(before, after, reply_ids)
+        return out
 
     def _judge(self, rows: list[int], tokens: np.ndarray) -> dict[int, JudgeResult]:
         """The judge's verdicts on the replies ``rows`` finish with ``tokens`` (checked: see ``check_results``).
@@ -505,7 +586,7 @@ class ReplyBatch:
         reward = self.setup.reward
         if reward is None:
             raise RuntimeError("this batch has no judge (Setup.for_decoding); write replies with write_replies()")
-        samples = [self.sample(r) for r in rows]
+        samples = [self.turn_sample(r) for r in rows]
         texts = [self.backbone.decode(self.replies[r] + [int(tokens[r])]) for r in rows]
         try:
             results = check_results(reward.score(samples, texts), len(rows))
@@ -519,7 +600,7 @@ class ReplyBatch:
         self.judge_failures += len(failed)
         fallback = self.setup.config.judge_failure_reward
         if fallback is None:
-            what = "; ".join(f"sample {self.sample(r).id!r}: {judged[r].error}" for r in failed)
+            what = "; ".join(f"sample {self.turn_sample(r).id!r}: {judged[r].error}" for r in failed)
             error = JudgeError(
                 f"the judge failed ({what}); fix the judge, or pass judge_failure_reward=<float> to give such replies "
                 "a fixed reward, flagged in info['judge_failed']. Call reset() before stepping on"
@@ -527,6 +608,6 @@ class ReplyBatch:
             self._break(failed, error)
             raise error
         for r in failed:
-            logger.warning("judge failed on sample %s (%s); reward %s (failure %d)", self.sample(r).id,
+            logger.warning("judge failed on sample %s (%s); reward %s (failure %d)", self.turn_sample(r).id,
                            judged[r].error, fallback, self.judge_failures)
         return judged

@@ -140,6 +140,10 @@ def resolve_samples(task: Task, config: ConversationConfig) -> list[Sample]:
         from lam_envs.data.synthetic import synthetic_samples
 
         samples = synthetic_samples(task, config.split, seed=config.data_seed, n=config.num_samples)
+    if config.dialogue:
+        from lam_envs.data.dialogue import whole_dialogues
+
+        samples = whole_dialogues(samples)
     if config.num_samples is not None:
         samples = samples[: config.num_samples]
     if not samples:
@@ -201,9 +205,9 @@ def resolve_reward(task: Task, spec: Any, judge_failure_reward: float | None = N
     return spec
 
 
-def contexts_for(samples: Sequence[Sample], style: str) -> list:
-    """Backbone contexts (image and chat messages) for ``samples``."""
+def contexts_for(samples: Sequence[Sample], style: str, whole: bool = False) -> list:
+    """Backbone contexts (image and chat messages) for ``samples`` (``whole``: every turn, see ``sample_messages``)."""
     from lam_envs.backbone import Context
     from lam_envs.data.prompts import sample_messages
 
-    return [Context(s.image.load(), sample_messages(s, style)) for s in samples]  # type: ignore[arg-type]
+    return [Context(s.image.load(), sample_messages(s, style, whole)) for s in samples]  # type: ignore[arg-type]

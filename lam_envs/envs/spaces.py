@@ -81,19 +81,29 @@ def row_observation(batch: ReplyBatch, row: int) -> Any:
 def reset_info(batch: ReplyBatch, row: int) -> dict[str, Any]:
     """``info`` at the start of an episode."""
     sample = batch.sample(row)
-    return {"sample_id": sample.id, "sample_index": int(batch.sample_index[row]), "reply": ""}
+    info: dict[str, Any] = {"sample_id": sample.id, "sample_index": int(batch.sample_index[row]), "reply": ""}
+    if batch.setup.scripts is not None:
+        info.update(turn=0, turns=batch.setup.num_exchanges(int(batch.sample_index[row])))
+    return info
 
 
 def step_info(batch: ReplyBatch, row: int, result: StepResult) -> dict[str, Any]:
-    """``info`` after a step: the token, the reply so far and, at the end of an episode, the judge's verdict."""
+    """``info`` after a step: the token, the reply so far and, when a reply ends, the judge's verdict on it."""
     sample = batch.sample(row)
+    finished = result.finished.get(row)
+    reply = batch.replies[row] if finished is None else finished
     info: dict[str, Any] = {
         "sample_id": sample.id,
         "sample_index": int(batch.sample_index[row]),
         "token": int(result.tokens[row]),
-        "reply": batch.reply_text(row),
-        "reply_tokens": len(batch.replies[row]),
+        "reply": batch.backbone.decode(reply),
+        "reply_tokens": len(reply),
+        "reply_done": finished is not None,
     }
+    if batch.setup.scripts is not None:
+        # The exchange this step's token belongs to (a finished reply's, even when the row has moved on).
+        turn = int(batch.turn[row]) - (1 if finished is not None and not result.terminated[row] else 0)
+        info.update(turn=turn, turns=batch.setup.num_exchanges(int(batch.sample_index[row])))
     judged = result.judged.get(row)
     if judged is None:
         return info

@@ -245,7 +245,7 @@ class ConversationVectorEnv(VectorEnv):
         finals: dict[int, tuple[Any, dict[str, Any]]] = {}
         for row in range(self.num_envs):
             info = step_info(self.batch, row, result)
-            if row in result.judged:
+            if result.terminated[row]:
                 finals[row] = (row_observation(self.batch, row), info)
             else:
                 infos = self._add_info(infos, info, row)

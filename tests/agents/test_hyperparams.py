@@ -11,13 +11,14 @@ import yaml
 
 from lam_agents.algos import ALGOS, ZOO_ONLY_KEYS, default_hyperparams_file, load_hyperparams, parse_literal_kwargs
 from lam_envs import ENV_IDS
+from lam_envs.envs.registration import DIALOGUE_ENV_IDS
 
 RL_ZOO_NAMES = {"ppo": "ppo", "a2c": "a2c", "dqn": "dqn", "qrdqn": "qrdqn", "trpo": "trpo", "ars": "ars",
                 "recurrent_ppo": "ppo_lstm"}
 """Our algorithms that RL Zoo 2.9.2 trains, by RL Zoo's name (it has no MaskablePPO, and GRPO is ours)."""
 
-ENTRY_OVERRIDES = {("ppo", "lam/MMRole-Token-v0"): {"learning_rate"},
-                   ("ppo", "lam/PCogAlign-Token-v0"): {"learning_rate"}}
+ENTRY_OVERRIDES = {(algo, env_id): {"gamma"} for algo in ("a2c", "dqn", "ppo", "qrdqn", "recurrent_ppo", "trpo")
+                   for env_id in DIALOGUE_ENV_IDS}
 """Per-env entries that differ from their file's ``default``, and in which keys (anything else is drift)."""
 
 
@@ -63,7 +64,8 @@ def test_shipped_values_that_measurements_set() -> None:
     ppo = load_hyperparams("ppo", "lam/MMRole-Latent-v0")
     assert (ppo["learning_rate"], ppo["gae_lambda"], ppo["gamma"]) == (1.0e-3, 1.0, 1.0)
     assert ppo["policy_kwargs"] == {"net_arch": [64, 64]}
-    assert load_hyperparams("ppo", "lam/PCogAlign-Token-v0")["learning_rate"] == 1.0e-4
+    assert load_hyperparams("ppo", "lam/PCogAlign-Token-v0")["learning_rate"] == 1.0e-3  # one step size, both twins
+    assert load_hyperparams("ppo", "lam/PCogAlign-Dialogue-Latent-v0")["gamma"] == 0.995
     grpo = load_hyperparams("grpo", "lam/MMRole-Latent-v0")
     assert (grpo["learning_rate"], grpo["n_epochs"]) == (3.0e-3, 4)
 

@@ -46,7 +46,7 @@ def test_each_algorithm_trains_saves_and_loads(index: int, algo: str, tmp_path: 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", sorted(ALGOS))
-def test_each_algorithm_trains_on_all_four_envs(algo: str, tmp_path: Path, tiny_env_kwargs: dict[str, Any]) -> None:
+def test_each_algorithm_trains_on_all_eight_envs(algo: str, tmp_path: Path, tiny_env_kwargs: dict[str, Any]) -> None:
     fair = ALGOS[algo].fair_start
     for env_id in ENV_IDS:
         out = tmp_path / env_id.replace("/", "_")
@@ -58,7 +58,7 @@ def test_each_algorithm_trains_on_all_four_envs(algo: str, tmp_path: Path, tiny_
 
 
 def test_hyperparams_env_entry_default_and_user_file(tmp_path: Path) -> None:
-    assert load_hyperparams("ppo", "lam/MMRole-Token-v0")["learning_rate"] == 1.0e-4
+    assert load_hyperparams("ppo", "lam/MMRole-Token-v0")["learning_rate"] == 1.0e-3
     assert load_hyperparams("PPO", "lam/MMRole-Latent-v0")["learning_rate"] == 1.0e-3
     user = tmp_path / "mine.yml"
     user.write_text("lam/MMRole-Latent-v0:\n  n_steps: 7\n")

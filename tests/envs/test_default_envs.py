@@ -19,12 +19,20 @@ def test_default_env_runs_a_judged_episode(env_id: str) -> None:
     assert env.observation_space.contains(obs)
     expected_n = 128 if "Latent" in env_id else env.unwrapped.setup.backbone.vocab_size
     assert env.action_space.n == expected_n
-    done, steps = False, 0
+    done, steps, replies = False, 0, 0
     while not done:
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
         done, steps = terminated or truncated, steps + 1
-    assert math.isfinite(reward) and reward >= 0 and not info["judge_failed"]
-    assert isinstance(info["reply"], str) and info["reply_tokens"] == steps
+        assert env.observation_space.contains(obs)
+        if info["reply_done"]:
+            # Each reply is judged when it ends; a dialogue then goes on from the next user turn.
+            assert math.isfinite(reward) and reward >= 0 and not info["judge_failed"]
+            assert isinstance(info["reply"], str) and info["reply_tokens"] == steps
+            replies, steps = replies + 1, 0
+        else:
+            assert reward == 0.0 and "judge_ratio" not in info
+    # A random agent's dialogue episode spans at least two judged replies.
+    assert replies == (info["turns"] if "Dialogue" in env_id else 1) and replies >= (2 if "Dialogue" in env_id else 1)
     env.close()
 
 

@@ -23,9 +23,11 @@ from lam_envs.envs.registration import ENV_IDS
 LAM_IDS = sorted(env_id for env_id in gym.registry if env_id.startswith("lam/"))
 
 
-def test_the_four_ids_are_registered() -> None:
+def test_the_eight_ids_are_registered() -> None:
     assert LAM_IDS == sorted(ENV_IDS) == sorted(
-        ["lam/MMRole-Latent-v0", "lam/MMRole-Token-v0", "lam/PCogAlign-Latent-v0", "lam/PCogAlign-Token-v0"]
+        ["lam/MMRole-Latent-v0", "lam/MMRole-Token-v0", "lam/PCogAlign-Latent-v0", "lam/PCogAlign-Token-v0",
+         "lam/MMRole-Dialogue-Latent-v0", "lam/MMRole-Dialogue-Token-v0", "lam/PCogAlign-Dialogue-Latent-v0",
+         "lam/PCogAlign-Dialogue-Token-v0"]
     )
     assert lam_envs.ENV_IDS == ENV_IDS
 
@@ -87,12 +89,15 @@ def test_random_agent_gets_judge_rewards(env_id: str, env_kwargs: dict[str, Any]
     env.action_space.seed(0)
     for episode in range(2):
         env.reset(seed=episode)
-        steps, done, reward, info = 0, False, 0.0, {}
+        steps, done, reward, info, judged = 0, False, 0.0, {}, 0
         while not done:
             _, reward, terminated, truncated, info = env.step(env.action_space.sample())
             steps += 1
             done = terminated or truncated
-        assert steps <= env_kwargs["max_reply_tokens"]
+            judged += info["reply_done"]
+        assert steps <= env_kwargs["max_reply_tokens"] * judged
+        # A dialogue episode is several judged replies (at least two on these samples); a reply episode one.
+        assert judged >= 2 if "Dialogue" in env_id else judged == 1
         assert not info["judge_failed"] and math.isfinite(info["judge_ratio"])
         assert reward == pytest.approx(info["judge_ratio"])
         assert set(info["judge_scores"]) == set(env.unwrapped.setup.reward.dimensions)

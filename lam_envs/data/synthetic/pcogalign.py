@@ -31,9 +31,10 @@ from lam_envs.data.synthetic.grammar import (
     scene_facts,
     scene_summary,
 )
-from lam_envs.data.synthetic.roster import INDIVIDUALS, IndividualSpec
+from lam_envs.data.dialogue import Exchange
+from lam_envs.data.synthetic.roster import INDIVIDUALS, IndividualSpec, individual
 from lam_envs.data.synthetic.seeding import split_indices, split_samples
-from lam_envs.data.synthetic.situations import SITUATIONS, SituationSpec
+from lam_envs.data.synthetic.situations import SITUATIONS, SituationSpec, situation_for
 from lam_envs.data.types import Sample, Split, Turn, UserProfile
 
 
@@ -170,6 +171,48 @@ def pcogalign_query(person: IndividualSpec, situation: SituationSpec, rng: np.ra
     elif r < 0.4:
         query = expand("[Quick question|Help me out|Please help].", rng) + " " + query
     return query
+
+
+# --- follow-ups of dialogue episodes -------------------------------------------------------------------------
+
+_FOLLOWUPS: dict[str, tuple[str, ...]] = {
+    # The user reacts to the advice: it never quotes it, so it reads well after any reply.
+    "react": (
+        "[Thanks|Thank you|Okay], I [will try that|can try that]. [What else could help|Is there anything else I can "
+        "do]?",
+        "[Hmm|Well], I am still {feeling}. [What else can I do|How do I handle it]?",
+    ),
+    # The user asks about the next step.
+    "next": (
+        "[Alright|Okay|Got it]. What should I do [next|after that|once that is done]?",
+        "And [then|after that]? [I want to get this right|I do not want to mess this up].",
+    ),
+    # The user points at a second detail of the picture.
+    "detail": (
+        "[Also|Oh, and] there is {fact} [here|next to me|in front of me]. [Does that change anything|What should I do "
+        "about that]?",
+        "I [just noticed|can also see] {fact}. [Should I do something about it|Does it matter]?",
+    ),
+}
+
+
+def pcogalign_followups(sample: Sample, rng: np.random.Generator) -> tuple[Exchange, ...]:
+    """One or two follow-up exchanges of a synthetic PCogAlign dialogue: the user reacts, asks about the next step or
+    shows a second detail of the picture; each reference is another good answer to the same person in the same
+    situation (:func:`pcogalign_reply` with fresh draws), so the rule judge scores it like the first.
+
+    Raises:
+        KeyError: for a sample that is not synthetic PCogAlign (its person or situation is unknown).
+    """
+    assert isinstance(sample.persona, UserProfile) and sample.scene is not None
+    person, situation, scene = individual(sample.persona.individual_id), situation_for(sample.persona), sample.scene
+    kinds = [str(k) for k in rng.permutation(list(_FOLLOWUPS))[: 1 + int(rng.integers(2))]]
+    exchanges = []
+    for kind in kinds:
+        slots = {"feeling": pick(rng, situation.feeling_words), "fact": scene_facts(scene, rng, k=1)[0]}
+        text = expand(pick(rng, _FOLLOWUPS[kind]), rng, slots)
+        exchanges.append(Exchange((Turn("user", person.name, text),), pcogalign_reply(person, situation, scene, rng)))
+    return tuple(exchanges)
 
 
 def _make_sample(person: IndividualSpec, rng: np.random.Generator, sample_id: str, split: Split) -> Sample:
