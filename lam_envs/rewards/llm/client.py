@@ -1,7 +1,7 @@
 """A small, dependency-free client for OpenAI-compatible chat-completions endpoints.
 
-It sends ``POST {base_url}/chat/completions`` with ``model``, ``messages``, ``temperature`` and ``max_tokens`` and
-returns the first choice's message content. Transient failures (HTTP 429, 5xx, timeouts, refused or dropped
+It sends ``POST {base_url}/chat/completions`` with ``model``, ``messages``, ``temperature`` and ``max_tokens`` (and
+``seed``, when the caller gives one) and returns the first choice's message content. Transient failures (HTTP 429, 5xx, timeouts, refused or dropped
 connections) are retried with exponential backoff and jitter drawn from a generator the caller passes, honouring a
 server's ``Retry-After``; other 4xx answers are not retried because sending the same request again cannot help.
 
@@ -271,6 +271,7 @@ class ChatClient:
         rng: np.random.Generator,
         temperature: float = 0.0,
         max_tokens: int = 512,
+        seed: int | None = None,
     ) -> str:
         """Send one chat completion, retrying transient failures, and return the answer's text.
 
@@ -279,6 +280,8 @@ class ChatClient:
             rng: source of the backoff jitter (pass one generator per request for reproducible schedules).
             temperature: sampling temperature.
             max_tokens: answer length limit.
+            seed: sent as the request's ``seed`` (OpenAI's field for reproducible sampling, honoured by servers
+                that support it); not sent when ``None``.
 
         Returns:
             The first choice's message content (with the API key, should the server echo it, replaced by ``***``).
@@ -286,9 +289,12 @@ class ChatClient:
         Raises:
             ChatError: when the request failed and retries (if the cause and ``deadline_s`` allow them) are used up.
         """
-        body = json.dumps(
-            {"model": self.model, "messages": list(messages), "temperature": temperature, "max_tokens": max_tokens}
-        ).encode("utf-8")
+        request: dict[str, Any] = {
+            "model": self.model, "messages": list(messages), "temperature": temperature, "max_tokens": max_tokens
+        }
+        if seed is not None:
+            request["seed"] = seed
+        body = json.dumps(request).encode("utf-8")
         deadline = time.monotonic() + self.deadline_s
         attempt = 0
         while True:

@@ -46,6 +46,14 @@ def test_returns_content_and_sends_the_protocol_fields(fake_server: FakeChatServ
     assert request.body == {"model": "fake-judge", "messages": MESSAGES, "temperature": 0.7, "max_tokens": 9}
 
 
+def test_a_seed_is_sent_only_when_given(fake_server: FakeChatServer) -> None:
+    client = _client(fake_server)
+    client.complete(MESSAGES, np.random.default_rng(0), seed=1234)
+    client.complete(MESSAGES, np.random.default_rng(0))
+    with_seed, without = fake_server.requests
+    assert with_seed.body["seed"] == 1234 and "seed" not in without.body
+
+
 def test_content_given_as_parts_is_joined(fake_server: FakeChatServer) -> None:
     body = {"choices": [{"message": {"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}}]}
     fake_server.push(Action(body=json.dumps(body)))
