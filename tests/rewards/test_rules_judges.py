@@ -77,6 +77,18 @@ def test_no_scene_or_wrong_task_is_a_visible_failure(mm: MMRoleRuleJudge) -> Non
         mm.score([sample], [])
 
 
+@pytest.mark.parametrize("task", ["mmrole", "pcogalign"])
+def test_a_sample_without_reference_is_refused_naming_the_llm_judge(
+    task: str, mm: MMRoleRuleJudge, pc: PCogAlignRuleJudge
+) -> None:
+    judge = mm if task == "mmrole" else pc
+    good, other = synthetic_samples(task, "rl", n=2)
+    simulated = replace(other, id="sim#1", reference="")  # a simulated user's turn: no reference to compare with
+    fix = r"'sim#1' has no reference.*use an LLM judge \(reward=LLMJudgeConfig\(\.\.\.\)\).*a simulated user's"
+    with pytest.raises(ValueError, match=fix):
+        judge.score([good, simulated], [good.reference, "any reply"])
+
+
 def test_scores_are_deterministic(pc: PCogAlignRuleJudge) -> None:
     samples = synthetic_samples("pcogalign", "rl", n=10)
     replies = [s.reference[: len(s.reference) // 2] for s in samples]

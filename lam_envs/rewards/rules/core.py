@@ -198,10 +198,20 @@ class RuleJudge(abc.ABC, Generic[C, F]):
         :meth:`JudgeResult.failure` naming the reason; it never gets a made-up score.
 
         Raises:
-            ValueError: if the two sequences differ in length.
+            ValueError: if the two sequences differ in length, or a sample has no reference (``reference == ""``,
+                e.g. a simulated user's turn in a dialogue episode): the rules score a reply against its reference,
+                so such a turn needs an LLM judge. This is a set-up error, raised for the whole batch rather than
+                flagged per pair, because a fallback reward would quietly stand in for every such turn.
         """
         if len(samples) != len(replies):
             raise ValueError(f"got {len(samples)} samples but {len(replies)} replies; pass one reply per sample")
+        for sample in samples:
+            if sample.reference == "":
+                raise ValueError(
+                    f"sample {sample.id!r} has no reference (reference == ''), and {type(self).__name__} scores a "
+                    "reply against its reference; use an LLM judge (reward=LLMJudgeConfig(...)) for exchanges "
+                    "without a reference, e.g. a simulated user's"
+                )
         out: list[JudgeResult] = []
         for sample, reply in zip(samples, replies):
             if sample.task != self.task:
