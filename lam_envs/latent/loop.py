@@ -260,9 +260,10 @@ def train_loop(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"stage {name!r} has no trainable parameters")
-    # The fused kernel: the unfused per-tensor update cost more than the forward pass on 2 CPU cores.
-    kernel = {"fused": True} if fused else {}
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay, **kernel)
+    # The fused kernel: the unfused per-tensor update cost more than the forward pass on 2 CPU cores. Otherwise
+    # torch's default choice (None), which is what the default VLM was built with.
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay,
+                                  fused=True if fused else None)
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(config.seed)
     start, rows = 0, []
     partial = run_dir / PARTIAL_NAME if run_dir is not None else None
