@@ -1,9 +1,10 @@
 """A small, dependency-free client for OpenAI-compatible chat-completions endpoints.
 
 It sends ``POST {base_url}/chat/completions`` with ``model``, ``messages``, ``temperature`` and ``max_tokens`` (and
-``seed``, when the caller gives one) and returns the first choice's message content. Transient failures (HTTP 429, 5xx, timeouts, refused or dropped
-connections) are retried with exponential backoff and jitter drawn from a generator the caller passes, honouring a
-server's ``Retry-After``; other 4xx answers are not retried because sending the same request again cannot help.
+``seed``, when the caller gives one) and returns the first choice's message content. Transient failures (HTTP 429,
+5xx, timeouts, refused or dropped connections) are retried with exponential backoff and jitter drawn from a generator
+the caller passes, honouring a server's ``Retry-After``; other 4xx answers are not retried because sending the same
+request again cannot help.
 
 Two clocks bound a request: ``timeout_s`` limits connecting and each single read, and ``deadline_s`` limits the
 whole call (connect, send, every read and every retry with its backoff), so that a server that drips its answer a
