@@ -1,7 +1,8 @@
 """The task registry: one :class:`TaskSpec` per task says everything the suite needs to know about it.
 
 An entry names the task's judge dimensions, its synthetic generator, seed code and split sizes, its real-data loader
-and that loader's file arguments, its rule-based judge, its LLM-judge prompt, and how ``lam data show`` summarises
+and that loader's file arguments, its rule-based judge, its LLM-judge prompts (against a reference, and against the
+rubric alone for a turn without one), its simulated user's prompt, and how ``lam data show`` summarises
 a sample's persona and ``lam chat`` reads one from a description. Code that differs by task asks :func:`task_spec`
 instead of testing the task's name, so adding a third task means adding one entry to :data:`TASK_REGISTRY` (and
 its modules)::
@@ -88,6 +89,12 @@ class TaskSpec:
         persona_from_text: ``(description) -> Persona``, a persona from a short description (``lam chat``).
         followups: ``(sample, rng) -> tuple[Exchange, ...]``, exchanges that continue a synthetic sample's
             dialogue in dialogue episodes (:mod:`lam_envs.data.dialogue`), or ``None`` when its own turns suffice.
+        rubric_prompt: ``(sample, reply) -> (system, user)``, the LLM judge's prompt for a turn without a reference
+            (``sample.reference == ""``): ``reply`` alone, scored against the rubric; ``None`` when the task's
+            turns always have references.
+        user_prompt: ``(sample, reply) -> (system, user)``, the simulated user's prompt for the user's next turn
+            after the agent's ``reply`` (:class:`~lam_envs.rewards.llm.user.UserSimulator`); ``None`` when the task
+            has no simulated user.
     """
 
     name: str
@@ -104,6 +111,8 @@ class TaskSpec:
     persona_summary: Ref
     persona_from_text: Ref
     followups: Ref | None = None
+    rubric_prompt: Ref | None = None
+    user_prompt: Ref | None = None
 
     def generate(self, split: Split | str, *, seed: int = 0, n: int | None = None) -> list[Sample]:
         """Samples of the synthetic task (see :func:`lam_envs.data.synthetic.synthetic_samples`)."""
@@ -134,6 +143,33 @@ class TaskSpec:
     def prompt(self, sample: Sample, reply: str) -> tuple[str, str]:
         """The LLM judge's system prompt and user text for ``reply`` to ``sample``."""
         return resolve(self.judge_prompt)(sample, reply)
+
+    def rubric_prompt_for(self, sample: Sample, reply: str) -> tuple[str, str]:
+        """The LLM judge's system prompt and user text for ``reply`` to ``sample``, a turn without a reference.
+
+        Raises:
+            ValueError: if the entry has no ``rubric_prompt``.
+        """
+        if self.rubric_prompt is None:
+            raise ValueError(
+                f"sample {sample.id!r} has no reference and task {self.name!r} has no rubric_prompt to judge it "
+                "without one; add rubric_prompt=<(sample, reply) -> (system, user)> to its TaskSpec"
+            )
+        return resolve(self.rubric_prompt)(sample, reply)
+
+    def user_prompt_for(self, sample: Sample, reply: str) -> tuple[str, str]:
+        """The simulated user's system prompt and user text: their next turn after the agent's ``reply`` to
+        ``sample``.
+
+        Raises:
+            ValueError: if the entry has no ``user_prompt``.
+        """
+        if self.user_prompt is None:
+            raise ValueError(
+                f"task {self.name!r} has no simulated user (no user_prompt in its TaskSpec); add "
+                "user_prompt=<(sample, reply) -> (system, user)> to it, or use the task without a UserSimulator"
+            )
+        return resolve(self.user_prompt)(sample, reply)
 
     def summarise(self, sample: Sample) -> str:
         """One line about who the agent plays or answers in ``sample``."""
@@ -186,6 +222,8 @@ TASK_REGISTRY: dict[str, TaskSpec] = {
         judge_prompt="lam_envs.rewards.llm.prompts:mmrole_judge_prompt",
         persona_summary="lam_envs.data.personas:character_summary",
         persona_from_text="lam_envs.data.personas:character_from_text",
+        rubric_prompt="lam_envs.rewards.llm.prompts:mmrole_rubric_prompt",
+        user_prompt="lam_envs.rewards.llm.prompts:mmrole_user_prompt",
     ),
     "pcogalign": TaskSpec(
         name="pcogalign",
@@ -212,6 +250,8 @@ TASK_REGISTRY: dict[str, TaskSpec] = {
         persona_summary="lam_envs.data.personas:user_summary",
         persona_from_text="lam_envs.data.personas:user_from_text",
         followups="lam_envs.data.synthetic.pcogalign:pcogalign_followups",
+        rubric_prompt="lam_envs.rewards.llm.prompts:pcogalign_rubric_prompt",
+        user_prompt="lam_envs.rewards.llm.prompts:pcogalign_user_prompt",
     ),
 }
 """The tasks, by name. Built-in ids and :data:`~lam_envs.data.types.TASKS` follow its order."""

@@ -34,7 +34,7 @@ def test_every_task_entry_is_complete_and_resolves(name: str) -> None:
     assert len(set(spec.dimensions)) == len(spec.dimensions) and all(isinstance(d, str) for d in spec.dimensions)
     assert spec.image_dimension in spec.dimensions
     refs = (spec.generator, spec.real_loader, spec.rule_judge, spec.judge_prompt, spec.persona_summary,
-            spec.persona_from_text)  # fmt: skip
+            spec.persona_from_text, spec.rubric_prompt, spec.user_prompt)  # fmt: skip
     for ref in refs:
         assert callable(resolve(ref)), f"{name}: {ref!r} is not callable"
     sizes = spec.split_sizes()
@@ -55,6 +55,11 @@ def test_every_task_entry_generates_judges_prompts_and_summarises(name: str) -> 
     assert not judge.score(samples[:1], [samples[0].reference])[0].failed
     system, user = spec.prompt(samples[0], "a reply")
     assert all(d in system for d in spec.dimensions) and "a reply" in user
+    without_reference = dataclasses.replace(samples[0], reference="")
+    system, user = spec.rubric_prompt_for(without_reference, "a reply")
+    assert all(d in system for d in spec.dimensions) and "a reply" in user and samples[0].reference not in user
+    system, user = spec.user_prompt_for(samples[0], "a reply")
+    assert system and "a reply" in user and samples[0].query in user
     assert spec.summarise(samples[0]).strip()
     assert type(spec.parse_persona("home: parent")) is type(samples[0].persona)
 

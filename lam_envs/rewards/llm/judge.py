@@ -4,6 +4,16 @@ For each (sample, reply) pair the judge model sees the context, the reference (R
 (Response B), and scores both from 1 to 10 on each of the task's dimensions (:mod:`lam_envs.rewards.llm.prompts`).
 The result's ratio is the sum of the reply's scores over the sum of the reference's.
 
+A turn without a reference (``sample.reference == ""``: a simulated user's turn in a dialogue episode, see
+:class:`~lam_envs.rewards.llm.user.UserSimulator`) is judged against the task's rubric alone: the judge sees the
+context and the reply, no reference answer, and scores the reply from 1 to 10 on each dimension (the task's
+``rubric_prompt``). Its :class:`~lam_envs.rewards.base.JudgeResult` has ``reference`` = 10.0 on every dimension, the
+top of the scale (there is no reference to score, and the scale's maximum is what the reply is measured against), so
+the ratio is the reply's score sum over the maximum, ``sum(candidate) / (10 * n_dimensions)``, in [0.1, 1], and each
+``dimension_ratios`` entry is the score over 10. This is an absolute measure where the pairwise ratio is a relative
+one (1.0 there means "as good as the reference", here "perfect on every dimension"), so the two are not on the same
+footing: compare rubric-judged turns with rubric-judged turns.
+
 A pair the judge cannot score is never given a made-up number: with ``on_failure="raise"`` the batch raises
 :class:`~lam_envs.rewards.base.JudgeError`; with ``on_failure="flag"`` that pair gets
 :meth:`JudgeResult.failure <lam_envs.rewards.base.JudgeResult.failure>` (ratio NaN) and the cause is counted in
@@ -40,8 +50,15 @@ import numpy as np
 from lam_envs.data.types import ImageLoadError, Sample, Task
 from lam_envs.rewards.base import DIMENSIONS, JudgeError, JudgeResult
 from lam_envs.rewards.llm.client import ChatClient, ChatError, JudgeStats
-from lam_envs.rewards.llm.parsing import ParseError, parse_pair_scores
-from lam_envs.rewards.llm.prompts import build_messages, correction_messages, image_data_url
+from lam_envs.rewards.llm.parsing import SCORE_MAX, ParseError, parse_pair_scores, parse_rubric_scores
+from lam_envs.rewards.llm.prompts import (
+    build_messages,
+    build_rubric_messages,
+    correction_messages,
+    image_data_url,
+    rubric_correction_messages,
+)
+from lam_envs.tasks import task_spec
 
 logger = logging.getLogger(__name__)
 
@@ -253,7 +270,9 @@ class _PairFailure:
 class LLMJudge:
     """Reward that asks an LLM to score replies against references, pairwise, on the task's dimensions.
 
-    Implements :class:`~lam_envs.rewards.base.Reward`.
+    Implements :class:`~lam_envs.rewards.base.Reward`. A sample without a reference (``reference == ""``) is scored
+    against the rubric alone; its result's ``reference`` is the scale's maximum (10.0) on every dimension, so its
+    ratio is the reply's score sum over ``10 * len(dimensions)`` (see the module docstring).
 
     Args:
         task: ``"mmrole"`` or ``"pcogalign"`` (picks the rubric and the dimensions).
@@ -270,8 +289,6 @@ class LLMJudge:
     """
 
     def __init__(self, task: Task, config: LLMJudgeConfig) -> None:
-        from lam_envs.tasks import task_spec
-
         task_spec(task)  # the registry's error names the registered tasks
         self.task: Task = task
         self.dimensions: tuple[str, ...] = DIMENSIONS[task]
@@ -318,14 +335,18 @@ class LLMJudge:
             ``JudgeResult.failure(reason)``.
 
         Raises:
-            ValueError: if the lengths differ or a sample belongs to another task.
+            ValueError: if the lengths differ, a sample belongs to another task, or a sample has no reference and the
+                task's registry entry no ``rubric_prompt`` to judge it with.
             JudgeError: with ``on_failure="raise"``, when a pair cannot be scored (names the sample id and cause).
         """
         if len(samples) != len(replies):
             raise ValueError(f"got {len(samples)} samples but {len(replies)} replies; pass one reply per sample")
+        spec = task_spec(self.task)
         for sample in samples:
             if sample.task != self.task:
                 raise ValueError(f"sample {sample.id!r} is a {sample.task!r} sample; this judge scores {self.task!r}")
+            if sample.reference == "" and spec.rubric_prompt is None:
+                spec.rubric_prompt_for(sample, "")  # raises the ValueError that names the sample and the fix
         n = len(samples)
         if n == 0:
             return []
@@ -408,11 +429,13 @@ class LLMJudge:
     def _request_scores(
         self, sample: Sample, reply: str, image: str | _PairFailure, seed: np.random.SeedSequence
     ) -> JudgeResult | _PairFailure:
-        """Request, parse, and re-ask on an unusable answer."""
+        """Request, parse, and re-ask on an unusable answer; a sample without a reference is judged on the rubric."""
         if isinstance(image, _PairFailure):
             return image
         rng = np.random.default_rng(seed)
-        messages = build_messages(sample, reply, image)
+        rubric = sample.reference == ""
+        messages = (build_rubric_messages if rubric else build_messages)(sample, reply, image)
+        correction = rubric_correction_messages if rubric else correction_messages
         cfg = self.config
         for attempt in range(cfg.max_parse_retries + 1):
             try:
@@ -420,6 +443,10 @@ class LLMJudge:
             except ChatError as err:
                 return _PairFailure(err.cause, str(err))
             try:
+                if rubric:
+                    candidate = parse_rubric_scores(answer, self.dimensions)
+                    # No reference to score: the ratio's denominator is the top of the scale on every dimension.
+                    return JudgeResult(candidate=candidate, reference=dict.fromkeys(self.dimensions, SCORE_MAX))
                 scores = parse_pair_scores(answer, self.dimensions)
             except ParseError as err:
                 if attempt == cfg.max_parse_retries:
@@ -427,7 +454,7 @@ class LLMJudge:
                     return _PairFailure(err.cause, f"{err}{tries}")
                 logger.info("unusable judge answer for sample %r (%s); asking again", sample.id, err)
                 self.stats.add_retry(err.cause)
-                messages = messages[:2] + correction_messages(answer, str(err))
+                messages = messages[:2] + correction(answer, str(err))
                 continue
             return JudgeResult(candidate=scores.b, reference=scores.a)
         raise AssertionError("unreachable: the loop returns on its last attempt")

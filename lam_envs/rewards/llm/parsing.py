@@ -4,6 +4,10 @@ The judge is asked for one strict JSON object (see :mod:`lam_envs.rewards.llm.pr
 
     {"analysis": "...", "A": {"<dimension>": <1-10>, ...}, "B": {"<dimension>": <1-10>, ...}}
 
+or, for a turn without a reference judged against the rubric alone, one score block::
+
+    {"analysis": "...", "scores": {"<dimension>": <1-10>, ...}}
+
 Chat models often wrap it in a code fence or add a sentence around it, so the parser looks for the first JSON object
 that has both score blocks, wherever it is in the text. What it never does is guess: a score that is missing, not a
 number, or out of range makes the whole answer invalid (:class:`ParseError`), and the caller retries or reports a
@@ -23,7 +27,7 @@ ParseCause = Literal["malformed_json", "missing_dimension", "out_of_range"]
 SCORE_MIN = 1.0
 SCORE_MAX = 10.0
 # Keys the model may use for the two score blocks, after normalisation (see _norm_key).
-_BLOCK_KEYS: dict[str, tuple[str, ...]] = {"A": ("a", "response_a"), "B": ("b", "response_b")}
+_BLOCK_KEYS: dict[str, tuple[str, ...]] = {"A": ("a", "response_a"), "B": ("b", "response_b"), "scores": ("scores",)}
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
 
 
@@ -81,34 +85,39 @@ def _json_objects(text: str) -> list[dict[str, Any]]:
 
 
 def _find_block(obj: Mapping[str, Any], label: str) -> Any:
-    """The value of the score block for Response ``label`` (``"A"`` or ``"B"``), or ``None``."""
+    """The value of the score block ``label`` (``"A"``, ``"B"`` or ``"scores"``), or ``None``."""
     matches = [v for k, v in obj.items() if isinstance(k, str) and _norm_key(k) in _BLOCK_KEYS[label]]
     if len(matches) > 1:
-        raise ParseError("malformed_json", f"the answer has {len(matches)} score blocks for Response {label}")
+        raise ParseError("malformed_json", f"the answer has {len(matches)} score blocks for {_whose(label)}")
     return matches[0] if matches else None
 
 
+def _whose(label: str) -> str:
+    return "the response" if label == "scores" else f"Response {label}"
+
+
 def _read_block(block: Any, label: str, dimensions: Sequence[str]) -> dict[str, float]:
+    who = _whose(label)
     if not isinstance(block, dict):
-        raise ParseError("missing_dimension", f"the score block for Response {label} is not a JSON object: {block!r}")
+        raise ParseError("missing_dimension", f"the score block for {who} is not a JSON object: {block!r}")
     normalised: dict[str, Any] = {}
     for key, value in block.items():
         k = _norm_key(str(key))
         if k in normalised:
-            raise ParseError("malformed_json", f"Response {label} scores {k!r} twice")
+            raise ParseError("malformed_json", f"{who} scores {k!r} twice")
         normalised[k] = value
     scores: dict[str, float] = {}
     for dim in dimensions:
         if dim not in normalised:
-            raise ParseError("missing_dimension", f"Response {label} has no score for {dim!r}")
+            raise ParseError("missing_dimension", f"{who} has no score for {dim!r}")
         value = normalised[dim]
         # bool is an int subclass; a JSON true is not a score.
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ParseError("missing_dimension", f"Response {label} score for {dim!r} is not a number: {value!r}")
+            raise ParseError("missing_dimension", f"{who} score for {dim!r} is not a number: {value!r}")
         if not SCORE_MIN <= value <= SCORE_MAX:
             raise ParseError(
                 "out_of_range",
-                f"Response {label} score for {dim!r} is {value}, outside {SCORE_MIN:g}-{SCORE_MAX:g}",
+                f"{who} score for {dim!r} is {value}, outside {SCORE_MIN:g}-{SCORE_MAX:g}",
             )
         scores[dim] = float(value)
     return scores
@@ -143,3 +152,29 @@ def parse_pair_scores(text: str, dimensions: Sequence[str]) -> PairScores:
             return PairScores(a=_read_block(block_a, "A", dimensions), b=_read_block(block_b, "B", dimensions))
     snippet = text if len(text) <= 200 else text[:200] + "..."
     raise ParseError("malformed_json", f"no JSON object with scores for Responses A and B in the answer: {snippet!r}")
+
+
+def parse_rubric_scores(text: str, dimensions: Sequence[str]) -> dict[str, float]:
+    """Extract the one response's scores from a rubric judgement (a turn without a reference).
+
+    The first JSON object (in a code fence, or anywhere in the text) with a ``"scores"`` block is the answer, read as
+    :func:`parse_pair_scores` reads a block.
+
+    Args:
+        text: the judge's message content.
+        dimensions: the dimensions the block must score.
+
+    Returns:
+        The score of the response on each dimension.
+
+    Raises:
+        ParseError: if no JSON object with a ``"scores"`` block is found, a dimension is missing or not a number, or
+            a score is outside 1-10.
+    """
+    for chunk in _candidate_texts(text):
+        for obj in _json_objects(chunk):
+            block = _find_block(obj, "scores")
+            if block is not None:
+                return _read_block(block, "scores", dimensions)
+    snippet = text if len(text) <= 200 else text[:200] + "..."
+    raise ParseError("malformed_json", f'no JSON object with a "scores" block in the answer: {snippet!r}')

@@ -10,7 +10,17 @@ definition.
 * PCogAlign: the judge role-plays the user (their role set, location and expectation) and says how well each answer
   serves *them*, as the paper's evaluation does.
 
-The rubric texts below are this project's own wording of the paper's dimensions.
+A turn without a reference (a simulated user's, ``Sample.reference == ""``) gets the *rubric* prompt of its task
+instead: the same context and rubric, the candidate as the only response, and one block of 1-10 scores
+(:func:`build_rubric_messages`).
+
+The simulated user's prompts are here too (:func:`build_user_messages`): given the agent's reply, the user model writes
+the user's next turn. MMRole's plays the human chatting with the character about the image and asking a natural
+follow-up; PCogAlign's plays the person in the situation, with their role set, reacting to the advice and asking about
+the next step or mentioning another detail.
+
+Each task's prompts are named in its :mod:`lam_envs.tasks` entry (``judge_prompt``, ``rubric_prompt``,
+``user_prompt``). The rubric texts below are this project's own wording of the paper's dimensions.
 """
 
 from __future__ import annotations
@@ -97,6 +107,17 @@ def _answer_format(dimensions: tuple[str, ...]) -> str:
     )
 
 
+def _single_answer_format(dimensions: tuple[str, ...]) -> str:
+    example: dict[str, Any] = {"analysis": "<one or two sentences on the response's strengths and weaknesses>"}
+    example["scores"] = {d: "<integer 1-10>" for d in dimensions}
+    return (
+        "Answer with exactly one JSON object and nothing else, in this format:\n"
+        + json.dumps(example, indent=1)
+        + "\nEvery dimension must have an integer score from 1 (very poor) to 10 (excellent). There is no reference "
+        "answer to compare with: score the response against the rubric alone, 10 meaning it fully meets the dimension."
+    )
+
+
 def _rubric_text(rubric: dict[str, str]) -> str:
     return "\n".join(f"- {dim}: {text}" for dim, text in rubric.items())
 
@@ -108,33 +129,98 @@ def _dialogue_text(sample: Sample) -> str:
     return "\n".join(f"{turn.speaker}: {turn.text}" for turn in history)
 
 
+def _dialogue_with_reply(sample: Sample, reply: str, default_speaker: str) -> str:
+    """The whole dialogue, the user's last turn included, then the agent's ``reply`` under the assistant's name."""
+    speaker = next((t.speaker for t in sample.dialogue if t.role == "assistant"), default_speaker)
+    return "\n".join([*(f"{t.speaker}: {t.text}" for t in sample.dialogue), f"{speaker}: {reply}"])
+
+
+def _character(sample: Sample) -> CharacterProfile:
+    persona = sample.persona
+    if not isinstance(persona, CharacterProfile):
+        raise TypeError(
+            f"sample {sample.id!r}: an MMRole sample needs a CharacterProfile, got {type(persona).__name__}"
+        )
+    return persona
+
+
+def _user_profile(sample: Sample) -> UserProfile:
+    persona = sample.persona
+    if not isinstance(persona, UserProfile):
+        raise TypeError(f"sample {sample.id!r}: a PCogAlign sample needs a UserProfile, got {type(persona).__name__}")
+    return persona
+
+
+def _mmrole_context(sample: Sample, persona: CharacterProfile) -> str:
+    """The character's profile, the dialogue so far and the turn to answer (what an MMRole judge sees)."""
+    last = sample.dialogue[-1]
+    return (
+        f"## Character\nName: {persona.name}\nIntroduction: {persona.introduction}\n"
+        f"Personality: {persona.personality}\nExperience: {persona.experience}\n"
+        f"Relationship with the human: {persona.relationship}\nCatchphrase: {persona.catchphrase}\n\n"
+        f"## Dialogue so far\n{_dialogue_text(sample)}\n\n"
+        f"## Turn to answer\n{last.speaker}: {last.text}\n\n"
+    )
+
+
+def _who_you_are(persona: UserProfile) -> str:
+    """The PCogAlign person's role set, place, situation and expectation, told to them in the second person."""
+    roles = "; ".join(f"{role} at {place}" for place, role in persona.role_set)
+    current = persona.current_role
+    return (
+        f"## Who you are\nYour role set: {roles}.\n"
+        f"You are now at: {persona.location}" + (f" (here you are a {current})" if current else "") + ".\n"
+        f"What is happening (the image): {persona.situation}\n"
+        f"What you expect from an answer: {persona.expectation}\n\n"
+    )
+
+
+_MMROLE_EVALUATOR = (
+    "You are an expert evaluator of multimodal role-playing agents. A role-playing agent plays a character "
+    "talking with a human about an image. "
+)
+_PCOGALIGN_PERSON = (
+    "You will role-play a real person who has just asked an AI assistant for help about the situation in the "
+    "image. Stay in this person's shoes: judge how well "
+)
+
+
 def mmrole_judge_prompt(sample: Sample, reply: str) -> tuple[str, str]:
     """The MMRole judge's system prompt (expert evaluator of role-playing agents) and user text.
 
     Raises:
         TypeError: if the sample's persona is not a :class:`CharacterProfile`.
     """
-    persona = sample.persona
-    if not isinstance(persona, CharacterProfile):
-        raise TypeError(
-            f"sample {sample.id!r}: an MMRole sample needs a CharacterProfile, got {type(persona).__name__}"
-        )
+    persona = _character(sample)
     system = (
-        "You are an expert evaluator of multimodal role-playing agents. A role-playing agent plays a character "
-        "talking with a human about an image. You compare two responses of the character to the same turn and "
+        _MMROLE_EVALUATOR + "You compare two responses of the character to the same turn and "
         "score both on the dimensions below.\n\nDimensions:\n" + _rubric_text(MMROLE_RUBRIC) + "\n\n"
         + _answer_format(tuple(MMROLE_RUBRIC))
     )
-    last = sample.dialogue[-1]
     user = (
-        f"## Character\nName: {persona.name}\nIntroduction: {persona.introduction}\n"
-        f"Personality: {persona.personality}\nExperience: {persona.experience}\n"
-        f"Relationship with the human: {persona.relationship}\nCatchphrase: {persona.catchphrase}\n\n"
-        f"## Dialogue so far\n{_dialogue_text(sample)}\n\n"
-        f"## Turn to answer\n{last.speaker}: {last.text}\n\n"
-        f"## Response A ({persona.name})\n{sample.reference}\n\n"
+        _mmrole_context(sample, persona)
+        + f"## Response A ({persona.name})\n{sample.reference}\n\n"
         f"## Response B ({persona.name})\n{reply}\n\n"
         "Score both responses on every dimension. Reply with the JSON object only."
+    )
+    return system, user
+
+
+def mmrole_rubric_prompt(sample: Sample, reply: str) -> tuple[str, str]:
+    """The MMRole judge's prompt for a turn without a reference: ``reply`` alone, scored against the rubric.
+
+    Raises:
+        TypeError: if the sample's persona is not a :class:`CharacterProfile`.
+    """
+    persona = _character(sample)
+    system = (
+        _MMROLE_EVALUATOR + "You score the character's response to the human's latest turn on the dimensions "
+        "below.\n\nDimensions:\n" + _rubric_text(MMROLE_RUBRIC) + "\n\n" + _single_answer_format(tuple(MMROLE_RUBRIC))
+    )
+    user = (
+        _mmrole_context(sample, persona)
+        + f"## Response ({persona.name})\n{reply}\n\n"
+        "Score the response on every dimension. Reply with the JSON object only."
     )
     return system, user
 
@@ -145,30 +231,107 @@ def pcogalign_judge_prompt(sample: Sample, reply: str) -> tuple[str, str]:
     Raises:
         TypeError: if the sample's persona is not a :class:`UserProfile`.
     """
-    persona = sample.persona
-    if not isinstance(persona, UserProfile):
-        raise TypeError(f"sample {sample.id!r}: a PCogAlign sample needs a UserProfile, got {type(persona).__name__}")
-    roles = "; ".join(f"{role} at {place}" for place, role in persona.role_set)
-    current = persona.current_role
+    persona = _user_profile(sample)
     system = (
-        "You will role-play a real person who has just asked an AI assistant for help about the situation in the "
-        "image. Stay in this person's shoes: judge how well each answer serves you, given who you are, where you "
+        _PCOGALIGN_PERSON + "each answer serves you, given who you are, where you "
         "are and what you need. You compare two answers to your question and score both on the dimensions below "
         "(\"I\" and \"my\" mean you, the person).\n\nDimensions:\n" + _rubric_text(PCOGALIGN_RUBRIC) + "\n\n"
         + _answer_format(tuple(PCOGALIGN_RUBRIC))
     )
     user = (
-        f"## Who you are\nYour role set: {roles}.\n"
-        f"You are now at: {persona.location}" + (f" (here you are a {current})" if current else "") + ".\n"
-        f"What is happening (the image): {persona.situation}\n"
-        f"What you expect from an answer: {persona.expectation}\n\n"
-        f"## Conversation so far\n{_dialogue_text(sample)}\n\n"
+        _who_you_are(persona)
+        + f"## Conversation so far\n{_dialogue_text(sample)}\n\n"
         f"## Your question\n{sample.query}\n\n"
         f"## Response A\n{sample.reference}\n\n"
         f"## Response B\n{reply}\n\n"
         "As this person, score both answers on every dimension. Reply with the JSON object only."
     )
     return system, user
+
+
+def pcogalign_rubric_prompt(sample: Sample, reply: str) -> tuple[str, str]:
+    """The PCogAlign judge's prompt for a turn without a reference: the person scores ``reply`` alone.
+
+    Raises:
+        TypeError: if the sample's persona is not a :class:`UserProfile`.
+    """
+    persona = _user_profile(sample)
+    system = (
+        _PCOGALIGN_PERSON + "the answer serves you, given who you are, where you are and what you need. You score "
+        "the assistant's answer to your latest message on the dimensions below (\"I\" and \"my\" mean you, the "
+        "person).\n\nDimensions:\n" + _rubric_text(PCOGALIGN_RUBRIC) + "\n\n"
+        + _single_answer_format(tuple(PCOGALIGN_RUBRIC))
+    )
+    user = (
+        _who_you_are(persona)
+        + f"## Conversation so far\n{_dialogue_text(sample)}\n\n"
+        f"## Your latest message\n{sample.query}\n\n"
+        f"## The assistant's answer\n{reply}\n\n"
+        "As this person, score the answer on every dimension. Reply with the JSON object only."
+    )
+    return system, user
+
+
+_USER_TURN_FORM = (
+    "Write one to three sentences of plain text: no speaker name, no quotation marks, no stage directions, and "
+    "never write the other side's lines."
+)
+
+
+def mmrole_user_prompt(sample: Sample, reply: str) -> tuple[str, str]:
+    """The simulated MMRole user's prompt: the human chatting with the character about the image, who has just read
+    the character's ``reply`` and asks a natural follow-up question.
+
+    Raises:
+        TypeError: if the sample's persona is not a :class:`CharacterProfile`.
+    """
+    persona = _character(sample)
+    human = sample.dialogue[-1].speaker
+    system = (
+        "You play the human in a conversation with a character about an image; an AI plays the character. Write "
+        "the human's next message: react naturally to what the character just said and ask a natural follow-up "
+        "question about the image or about what the character said, in the human's own voice and in keeping with "
+        "their relationship. " + _USER_TURN_FORM
+    )
+    user = (
+        f"## The character you are talking with\nName: {persona.name}\nIntroduction: {persona.introduction}\n"
+        f"Personality: {persona.personality}\nRelationship with the human: {persona.relationship}\n\n"
+        f"## Conversation so far\n{_dialogue_with_reply(sample, reply, persona.name)}\n\n"
+        f"## Your next message\nWrite {human}'s next message to {persona.name}, and nothing else."
+    )
+    return system, user
+
+
+def pcogalign_user_prompt(sample: Sample, reply: str) -> tuple[str, str]:
+    """The simulated PCogAlign user's prompt: the person in the situation, with their role set, reacting to the
+    assistant's ``reply`` and asking about the next step or mentioning another detail.
+
+    Raises:
+        TypeError: if the sample's persona is not a :class:`UserProfile`.
+    """
+    persona = _user_profile(sample)
+    system = (
+        "You will role-play a real person who is asking an AI assistant for help about the situation in the image. "
+        "Stay in this person's shoes: who you are, where you are and what you need. Write your next message to the "
+        "assistant: react to its latest answer as this person would (what fits your situation and your role here, "
+        "what does not), then ask about the next step or mention another detail of the situation that matters. "
+        "Speak in the first person. " + _USER_TURN_FORM
+    )
+    user = (
+        _who_you_are(persona)
+        + f"## Conversation so far\n{_dialogue_with_reply(sample, reply, 'Assistant')}\n\n"
+        "## Your next message\nWrite your next message to the assistant, and nothing else."
+    )
+    return system, user
+
+
+def _messages(system: str, text: str, image_url: str | None) -> list[dict[str, Any]]:
+    content: list[dict[str, Any]] = []
+    if image_url is not None:
+        content.append({"type": "text", "text": "The image of the conversation:"})
+        content.append({"type": "image_url", "image_url": {"url": image_url}})
+    content.append({"type": "text", "text": text})
+    return [{"role": "system", "content": system}, {"role": "user", "content": content}]
 
 
 def build_messages(sample: Sample, reply: str, image_url: str | None) -> list[dict[str, Any]]:
@@ -188,13 +351,45 @@ def build_messages(sample: Sample, reply: str, image_url: str | None) -> list[di
         TypeError: if the sample's persona does not match its task.
         ValueError: if the sample's task is not registered.
     """
-    system, text = task_spec(sample.task).prompt(sample, reply)
-    content: list[dict[str, Any]] = []
-    if image_url is not None:
-        content.append({"type": "text", "text": "The image of the conversation:"})
-        content.append({"type": "image_url", "image_url": {"url": image_url}})
-    content.append({"type": "text", "text": text})
-    return [{"role": "system", "content": system}, {"role": "user", "content": content}]
+    return _messages(*task_spec(sample.task).prompt(sample, reply), image_url)
+
+
+def build_rubric_messages(sample: Sample, reply: str, image_url: str | None) -> list[dict[str, Any]]:
+    """The chat messages asking the judge to score ``reply`` alone against the rubric (a turn with no reference).
+
+    Args:
+        sample: the turn being answered (its task picks the rubric; its reference is not shown).
+        reply: the reply to score.
+        image_url: the sample's image as a data URL, or ``None``.
+
+    Returns:
+        A system message with the rubric and the single-response answer format, and a user message with the image
+        (when given), the context and the reply.
+
+    Raises:
+        TypeError: if the sample's persona does not match its task.
+        ValueError: if the sample's task is not registered or has no ``rubric_prompt``.
+    """
+    return _messages(*task_spec(sample.task).rubric_prompt_for(sample, reply), image_url)
+
+
+def build_user_messages(sample: Sample, reply: str, image_url: str | None) -> list[dict[str, Any]]:
+    """The chat messages asking the simulated user for their next turn after the agent's ``reply`` to ``sample``.
+
+    Args:
+        sample: the turn the agent answered (its dialogue ends with the user turn ``reply`` answers).
+        reply: the agent's reply.
+        image_url: the sample's image as a data URL, or ``None`` for a user model that sees no image.
+
+    Returns:
+        A system message (who the user is and what to write) and a user message with the image (when given), the
+        persona or situation, and the dialogue ending with ``reply``.
+
+    Raises:
+        TypeError: if the sample's persona does not match its task.
+        ValueError: if the sample's task is not registered or has no ``user_prompt``.
+    """
+    return _messages(*task_spec(sample.task).user_prompt_for(sample, reply), image_url)
 
 
 def correction_messages(answer: str, problem: str) -> list[dict[str, Any]]:
@@ -210,11 +405,20 @@ def correction_messages(answer: str, problem: str) -> list[dict[str, Any]]:
     Returns:
         An assistant turn (the bad answer) and a user turn asking for a corrected JSON object.
     """
+    return _correction(answer, problem, "for both Response A and Response B")
+
+
+def rubric_correction_messages(answer: str, problem: str) -> list[dict[str, Any]]:
+    """:func:`correction_messages` for a rubric judgement (one response, one ``"scores"`` block)."""
+    return _correction(answer, problem, 'in the "scores" object')
+
+
+def _correction(answer: str, problem: str, where: str) -> list[dict[str, Any]]:
     return [
         {"role": "assistant", "content": answer},
         {
             "role": "user",
             "content": f"Your answer could not be used: {problem}. Reply again with only the JSON object, with an "
-            "integer from 1 to 10 for every dimension for both Response A and Response B.",
+            f"integer from 1 to 10 for every dimension {where}.",
         },
     ]

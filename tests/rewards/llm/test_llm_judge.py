@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 import pickle
 import re
@@ -377,3 +378,87 @@ def test_deadline_of_the_config_bounds_a_dripping_server(
     [result] = judge.score([mmrole_sample], ["x"])
     assert result.error is not None and result.error.startswith("timeout") and "deadline_s=0.3" in result.error
     assert time.monotonic() - start < 1.5 and len(fake_server.requests) == 1
+
+
+# ------------------------------------------------------------------------ turns without a reference: the rubric
+def rubric_json(scores: float | dict[str, float], dims: tuple[str, ...] = MMROLE_DIMENSIONS) -> str:
+    """A rubric judge answer: one ``"scores"`` block (one score for every dimension, or a per-dimension dict)."""
+    block = {d: (scores[d] if isinstance(scores, dict) else scores) for d in dims}
+    return json.dumps({"analysis": "A fair follow-up answer.", "scores": block})
+
+
+def test_a_turn_without_reference_is_scored_on_the_rubric_without_any_reference(
+    make_judge: MakeJudge, fake_server: FakeChatServer, mmrole_sample: Sample
+) -> None:
+    simulated = replace(mmrole_sample, id="mm-1#1", reference="")
+    scores = {d: 3 + i for i, d in enumerate(MMROLE_DIMENSIONS)}  # 3..10
+    fake_server.push(reply(rubric_json(scores)))
+    judge = make_judge()
+    [result] = judge.score([simulated], ["A big red buoy."])
+    [request] = fake_server.requests
+    system, text = request.body["messages"][0]["content"], request.user_text()
+    assert "Response A" not in text and "Response B" not in text and mmrole_sample.reference not in text
+    assert "## Response (Captain Brine)\nA big red buoy." in text and "What is that red thing in the middle?" in text
+    assert '"scores"' in system and '"A"' not in system and "no reference" in system
+    assert all(dim in system for dim in MMROLE_DIMENSIONS) and request.image_urls()
+    # The documented verdict: the reference is the scale's maximum, so the ratio is the score sum over 10 x 8.
+    assert result.candidate == {d: float(v) for d, v in scores.items()}
+    assert result.reference == {d: 10.0 for d in MMROLE_DIMENSIONS}
+    assert result.ratio == pytest.approx(sum(scores.values()) / 80)
+    assert result.dimension_ratios == pytest.approx({d: v / 10 for d, v in scores.items()})
+    assert judge.stats.snapshot() == {"pairs": 1, "calls": 1, "retries": 0, "failures": 0}
+
+
+def test_pcogalign_rubric_judge_plays_the_user_and_a_batch_mixes_both_protocols(
+    make_judge: MakeJudge, fake_server: FakeChatServer, pcogalign_sample: Sample
+) -> None:
+    def respond(body: dict[str, Any]) -> Action:
+        pairwise = "## Response A" in _user_text(body)
+        return reply(scores_json(8, 4, PCOGALIGN_DIMENSIONS) if pairwise else rubric_json(6, PCOGALIGN_DIMENSIONS))
+
+    fake_server.responder = respond
+    simulated = replace(pcogalign_sample, id="pc-1#1", reference="")
+    with_ref, without = make_judge("pcogalign").score([pcogalign_sample, simulated], ["Call someone.", "Lift it."])
+    assert with_ref.ratio == pytest.approx(0.5) and with_ref.reference == {d: 8.0 for d in PCOGALIGN_DIMENSIONS}
+    assert without.ratio == pytest.approx(30 / 50) and without.reference == {d: 10.0 for d in PCOGALIGN_DIMENSIONS}
+    rubric_request = next(r for r in fake_server.requests if "## Response A" not in r.user_text())
+    text = rubric_request.user_text()
+    assert "role-play" in rubric_request.body["messages"][0]["content"]
+    for expected in ("volunteer gardener at park", "fallen branch", "## Your latest message\nWhat should I do here?",
+                     "## The assistant's answer\nLift it."):
+        assert expected in text, expected
+    assert pcogalign_sample.reference not in text
+
+
+def test_an_unusable_rubric_answer_is_re_asked_for_the_scores_block(
+    make_judge: MakeJudge, fake_server: FakeChatServer, mmrole_sample: Sample
+) -> None:
+    fake_server.push(reply(scores_json(8, 6, MMROLE_DIMENSIONS)), reply(rubric_json(5)))  # a pair answer is unusable
+    judge = make_judge(max_parse_retries=1)
+    [result] = judge.score([replace(mmrole_sample, reference="")], ["x"])
+    assert result.ratio == pytest.approx(0.5)
+    correction = fake_server.requests[1].body["messages"][-1]["content"]
+    assert 'no JSON object with a "scores" block' in correction and 'in the "scores" object' in correction
+    assert judge.stats.snapshot()["retries/malformed_json"] == 1
+
+
+def test_a_rubric_answer_missing_a_dimension_is_flagged_not_guessed(
+    make_judge: MakeJudge, fake_server: FakeChatServer, mmrole_sample: Sample
+) -> None:
+    partial = json.dumps({"scores": {d: 7 for d in MMROLE_DIMENSIONS[1:]}})
+    fake_server.responder = lambda body: reply(partial)
+    [result] = make_judge(max_parse_retries=0).score([replace(mmrole_sample, reference="")], ["x"])
+    assert result.failed and math.isnan(result.ratio)
+    assert result.error is not None and "the response has no score for 'instruction_adherence'" in result.error
+
+
+def test_a_task_without_a_rubric_prompt_refuses_a_turn_without_reference_before_any_request(
+    make_judge: MakeJudge, fake_server: FakeChatServer, mmrole_sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lam_envs.tasks import TASK_REGISTRY
+
+    monkeypatch.setitem(TASK_REGISTRY, "mmrole", replace(TASK_REGISTRY["mmrole"], rubric_prompt=None))
+    judge = make_judge()
+    with pytest.raises(ValueError, match=r"'mm-1#1' has no reference.*add rubric_prompt="):
+        judge.score([mmrole_sample, replace(mmrole_sample, id="mm-1#1", reference="")], ["x", "y"])
+    assert fake_server.requests == []

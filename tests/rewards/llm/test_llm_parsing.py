@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lam_envs.rewards.llm.parsing import ParseError, parse_pair_scores
+from lam_envs.rewards.llm.parsing import ParseError, parse_pair_scores, parse_rubric_scores
 
 DIMS = ("fluency", "image_text_relevance", "tone_consistency")
 
@@ -62,3 +62,24 @@ def test_unusable_answers_raise_with_a_cause(text: str, cause: str, message: str
 def test_boundaries_are_accepted() -> None:
     scores = parse_pair_scores(_answer(1, 10), DIMS)
     assert set(scores.a.values()) == {1.0} and set(scores.b.values()) == {10.0}
+
+
+def test_rubric_scores_are_read_from_the_scores_block() -> None:
+    text = "My verdict:\n```json\n" + json.dumps({"analysis": "ok", "Scores": {"Fluency": 9, "image-text relevance": 4,
+                                                                       "tone_consistency": 10}}) + "\n```"
+    assert parse_rubric_scores(text, DIMS) == {"fluency": 9.0, "image_text_relevance": 4.0, "tone_consistency": 10.0}
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "message"),
+    [
+        (_answer(7, 5), "malformed_json", 'no JSON object with a "scores" block'),  # a pairwise answer
+        (json.dumps({"scores": {d: 7 for d in DIMS[1:]}}), "missing_dimension", "the response has no score for"),
+        (json.dumps({"scores": {d: 11 for d in DIMS}}), "out_of_range", "the response score for 'fluency' is 11"),
+        (json.dumps({"scores": [7, 7, 7]}), "missing_dimension", "score block for the response is not a JSON object"),
+    ],
+)
+def test_unusable_rubric_answers_raise_with_a_cause(text: str, cause: str, message: str) -> None:
+    with pytest.raises(ParseError, match=message) as info:
+        parse_rubric_scores(text, DIMS)
+    assert info.value.cause == cause

@@ -9,7 +9,14 @@ from PIL import Image
 
 from lam_envs.data.types import Sample
 from lam_envs.rewards.base import DIMENSIONS
-from lam_envs.rewards.llm.prompts import RUBRICS, build_messages, correction_messages, image_data_url
+from lam_envs.rewards.llm.prompts import (
+    RUBRICS,
+    build_messages,
+    build_rubric_messages,
+    build_user_messages,
+    correction_messages,
+    image_data_url,
+)
 
 
 @pytest.mark.parametrize("task", ["mmrole", "pcogalign"])
@@ -53,3 +60,28 @@ def test_correction_sends_back_the_answer_and_the_problem() -> None:
     assistant, user = correction_messages("8/10", "no JSON object")
     assert assistant == {"role": "assistant", "content": "8/10"}
     assert user["role"] == "user" and "no JSON object" in user["content"]
+
+
+@pytest.mark.parametrize("fixture", ["mmrole_sample", "pcogalign_sample"])
+def test_rubric_prompt_shows_the_reply_alone_and_asks_for_one_scores_block(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    sample: Sample = request.getfixturevalue(fixture)
+    system, user = build_rubric_messages(replace(sample, reference=""), "my reply", image_url=None)
+    text = user["content"][-1]["text"]
+    assert "my reply" in text and sample.reference not in text and "Response A" not in text
+    assert '"scores"' in system["content"] and '"A"' not in system["content"]
+    assert all(dim in system["content"] for dim in DIMENSIONS[sample.task])
+
+
+@pytest.mark.parametrize("fixture", ["mmrole_sample", "pcogalign_sample"])
+def test_user_prompt_ends_the_dialogue_with_the_agents_reply(fixture: str, request: pytest.FixtureRequest) -> None:
+    sample: Sample = request.getfixturevalue(fixture)
+    system, user = build_user_messages(sample, "Try the red one.", image_url="data:image/png;base64,AAAA")
+    assert [p["type"] for p in user["content"]] == ["text", "image_url", "text"]
+    text = user["content"][-1]["text"]
+    dialogue = text.split("## Conversation so far\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert dialogue[:-1] == [f"{t.speaker}: {t.text}" for t in sample.dialogue]
+    speaker = "Captain Brine" if sample.task == "mmrole" else "Assistant"
+    assert dialogue[-1] == f"{speaker}: Try the red one."
+    assert sample.reference not in text and "never write the other side" in system["content"]
