@@ -329,7 +329,7 @@ class ChatClient:
                         err.retry_after_s,
                     ) from None
                 logger.info(
-                    "judge request failed (%s); retry %d/%d in %.3f s", err, attempt + 1, self.max_retries, delay
+                    "chat request failed (%s); retry %d/%d in %.3f s", err, attempt + 1, self.max_retries, delay
                 )
                 self.stats.add_retry(err.cause)
                 time.sleep(delay)
@@ -433,7 +433,8 @@ class ChatClient:
 
 def _hint_for_status(status: int) -> str:
     if status in (401, 403):
-        return " (check the api_key / api_key_env of the judge config: the server refused the key)"
+        return (" (check the api_key / api_key_env of the LLMJudgeConfig or UserSimulatorConfig: the server refused "
+                "the key)")
     if status == 404:
         return " (base_url should end with the API version, e.g. http://host:8000/v1; check the model name too)"
     if 300 <= status < 400:
