@@ -7,6 +7,12 @@ decode engine (:func:`lam_envs.envs.engine.write_replies`)::
 
     agent = ChatAgent.from_run("runs/ppo_latent")
     print(agent.reply(Image.open("cat.png"), "What do you think of this?", "Captain Mira"))
+
+A conversation goes on turn after turn, with the agent's own replies in its context::
+
+    chat = agent.conversation(Image.open("cat.png"), "Captain Mira")
+    for text in ("Hello! What do you see?", "How many are there?", "Which one do you like?"):
+        print(chat.say(text))
 """
 
 from __future__ import annotations
@@ -64,6 +70,41 @@ def make_dialogue(dialogue: str | Sequence[Turn | tuple[str, str]], speaker: str
     return turns
 
 
+class Conversation:
+    """A conversation with a :class:`ChatAgent` about one image: each :meth:`say` adds the user's turn and the agent's
+    reply to :attr:`turns`, so later replies see the agent's own earlier ones (as in a dialogue env's episode).
+
+    Args:
+        agent: The agent.
+        image: A PIL image or an image file.
+        persona: MMRole: the character; PCogAlign: the user's profile or role set (see :func:`make_persona`).
+        deterministic: Greedy actions (default) or sampled ones.
+        seed: With ``decoding="sample"``, turn k draws its tokens from seed ``seed + k`` (``None``: fresh entropy).
+    """
+
+    def __init__(self, agent: ChatAgent, image: Image.Image | str | Path, persona: Persona | str | dict[str, str],
+                 deterministic: bool = True, seed: int | None = None) -> None:
+        self.agent = agent
+        self.image = image if isinstance(image, Image.Image) else open_image(image)
+        self.persona = make_persona(agent.task, persona)
+        self.deterministic, self.seed = deterministic, seed
+        self.turns: list[Turn] = []
+
+    def say(self, text: str) -> str:
+        """The agent's reply to the user's ``text`` (both are added to the conversation).
+
+        Raises:
+            ValueError: for an empty message.
+        """
+        if not text or not text.strip():
+            raise ValueError("say() needs a non-empty message")
+        turns = [*self.turns, Turn("user", "User", text.strip())]
+        seed = None if self.seed is None else self.seed + len(self.turns) // 2
+        reply = self.agent.reply_to(self.agent.sample_for(self.image, turns, self.persona), self.deterministic, seed)
+        self.turns = [*turns, Turn("assistant", getattr(self.persona, "name", "Assistant"), reply)]
+        return reply
+
+
 class ChatAgent:
     """A trained policy with the backbone (and latent model) of its env.
 
@@ -93,7 +134,9 @@ class ChatAgent:
         task, kind = check_task(spec_kwargs["task"]), check_action_kind(spec_kwargs["action_space"])
         self.task: str = task
         self.action_kind: str = kind
-        self.config = ConversationConfig(**(env_kwargs or {}))
+        # The id's own keywords (a dialogue id sets dialogue=True), then the run's.
+        registered = {k: v for k, v in spec_kwargs.items() if k not in ("task", "action_space")}
+        self.config = ConversationConfig(**{**registered, **(env_kwargs or {})})
         self.algo = model_spec(model) if algo is None else algo_spec(algo)
         # The models only: chatting neither draws the split's samples nor calls the judge.
         self.setup = Setup.for_decoding(task, kind, self.config)
@@ -155,6 +198,11 @@ class ChatAgent:
             seed: Seeds the sampled token choice of ``decoding="sample"`` (see :meth:`reply_to`).
         """
         return self.reply_to(self.sample_for(image, dialogue, persona_or_roleset), deterministic, seed)
+
+    def conversation(self, image: Image.Image | str | Path, persona_or_roleset: Persona | str | dict[str, str],
+                     deterministic: bool = True, seed: int | None = None) -> Conversation:
+        """A conversation about ``image`` that goes on turn after turn (see :class:`Conversation`)."""
+        return Conversation(self, image, persona_or_roleset, deterministic, seed)
 
     def reply_to(self, sample: Sample, deterministic: bool = True, seed: int | None = None) -> str:
         """The agent's reply to a dataset sample.

@@ -4,6 +4,10 @@ For each split, the first ``n`` prompts are answered ``samples_per_prompt`` time
 torch generator seeded ``seed + r``). Each round gives the judge's per-dimension ratio and total ratio averaged over
 the prompts; the report is the mean ± std of those over the rounds (``np.std``, i.e. over the rounds themselves).
 Judge failures are counted and left out of the means, never replaced by a number.
+
+On a dialogue env (``lam/<Task>-Dialogue-<Kind>-v0``) every reply of a conversation is judged: the report adds the
+mean ratio of each exchange (turn 1, 2, ...) and its total is the *whole-dialogue* score, the mean over the
+dialogues of each dialogue's mean reply ratio.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ class SplitScores:
     judge_failures: int
     mean_reply_tokens: float
     replies: list[str] = field(default_factory=list)
+    turns: list[tuple[float, float]] = field(default_factory=list)
+    """Dialogue envs: the mean ratio of the replies to exchange k (k = 1, 2, ...), mean and std over the rounds;
+    empty for single-reply envs."""
 
 
 def model_spec(model: Any) -> AlgoSpec:
@@ -74,9 +81,10 @@ class ModelPolicy:
         return np.asarray(actions).reshape(-1).astype(np.int64)
 
 
-def answer_prompts(model: Any, venv: Any, indices: Sequence[int], deterministic: bool = False,
-                   seed: int = 0, spec: AlgoSpec | None = None) -> list[dict[str, Any]]:
-    """One reply per prompt in ``indices``, written by ``model`` in ``venv`` (rows pinned by reset options).
+def answer_dialogues(model: Any, venv: Any, indices: Sequence[int], deterministic: bool = False,
+                     seed: int = 0, spec: AlgoSpec | None = None) -> list[list[dict[str, Any]]]:
+    """One episode per prompt in ``indices``, played by ``model`` in ``venv`` (rows pinned by reset options): the
+    ``info`` of each judged reply, in order (one per episode on a single-reply env, one per exchange on a dialogue env).
 
     Args:
         model: A trained SB3 model.
@@ -85,14 +93,11 @@ def answer_prompts(model: Any, venv: Any, indices: Sequence[int], deterministic:
         deterministic: Greedy actions instead of sampled ones.
         seed: Seeds torch's sampling of the actions (the caller's generator state is restored afterwards).
         spec: The model's algorithm (``None``: from its class).
-
-    Returns:
-        The final ``info`` of each reply, in the order of ``indices``.
     """
     from lam_agents.envs import inner_env
 
     n = venv.num_envs
-    out: list[dict[str, Any]] = []
+    out: list[list[dict[str, Any]]] = []
     masks = lambda: np.stack(venv.env_method("action_masks"))  # noqa: E731
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -101,15 +106,24 @@ def answer_prompts(model: Any, venv: Any, indices: Sequence[int], deterministic:
             pins = chunk + [chunk[0]] * (n - len(chunk))
             inner_env(venv).set_options([{"sample_index": int(p)} for p in pins])
             obs = venv.reset()
-            finals: list[dict[str, Any] | None] = [None] * n
+            replies: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+            over = np.zeros(n, dtype=bool)
             policy, episode_start = ModelPolicy(model, deterministic, spec), np.ones(n, dtype=bool)
-            while any(f is None for f in finals[: len(chunk)]):
+            while not over[: len(chunk)].all():
                 obs, _, episode_start, infos = venv.step(policy(obs, masks, episode_start))
-                for row in np.flatnonzero(episode_start):
-                    if finals[row] is None:
-                        finals[row] = infos[row]
-            out.extend(f for f in finals[: len(chunk)] if f is not None)
+                for row in range(n):
+                    if not over[row] and infos[row].get("reply_done"):
+                        replies[row].append(infos[row])
+                over |= episode_start
+            out.extend(replies[: len(chunk)])
     return out
+
+
+def answer_prompts(model: Any, venv: Any, indices: Sequence[int], deterministic: bool = False,
+                   seed: int = 0, spec: AlgoSpec | None = None) -> list[dict[str, Any]]:
+    """One reply per prompt in ``indices`` (see :func:`answer_dialogues`): the final ``info`` of each episode, in the
+    order of ``indices`` (on a dialogue env, its last reply's)."""
+    return [episode[-1] for episode in answer_dialogues(model, venv, indices, deterministic, seed, spec)]
 
 
 def score_split(model: Any, env_id: str, env_kwargs: dict[str, Any], split: str, n: int, samples_per_prompt: int = 3,
@@ -128,10 +142,12 @@ def score_split(model: Any, env_id: str, env_kwargs: dict[str, Any], split: str,
     venv = make_vec_env(env_id, min(n_envs, n), seed, kwargs)
     n_prompts = inner_env(venv).num_samples
     rounds: list[dict[str, float]] = []
+    turn_rounds: list[list[float]] = []
     failures, lengths, replies = 0, [], []
     for r in range(samples_per_prompt):
-        infos = answer_prompts(model, venv, range(n_prompts), deterministic=deterministic, seed=seed + r,
-                               spec=spec)
+        episodes = answer_dialogues(model, venv, range(n_prompts), deterministic=deterministic, seed=seed + r,
+                                    spec=spec)
+        infos = [i for episode in episodes for i in episode]
         ok = [i for i in infos if not i.get("judge_failed")]
         failures += len(infos) - len(ok)
         lengths += [i["reply_tokens"] for i in infos]
@@ -139,16 +155,28 @@ def score_split(model: Any, env_id: str, env_kwargs: dict[str, Any], split: str,
         if not ok:
             continue
         per_dim = {d: float(np.mean([i["dimension_ratios"][d] for i in ok])) for d in ok[0]["dimension_ratios"]}
-        per_dim["total"] = float(np.mean([i["judge_ratio"] for i in ok]))
+        # Whole-episode score: each dialogue's mean reply ratio, averaged (one reply each: the plain mean).
+        judged = [[i["judge_ratio"] for i in episode if not i.get("judge_failed")] for episode in episodes]
+        per_dim["total"] = float(np.mean([np.mean(j) for j in judged if j]))
         rounds.append(per_dim)
+        if any("turn" in i for i in ok):
+            by_turn: dict[int, list[float]] = {}
+            for i in ok:
+                by_turn.setdefault(int(i["turn"]), []).append(float(i["judge_ratio"]))
+            turn_rounds.append([float(np.mean(by_turn[k])) if k in by_turn else math.nan
+                                for k in range(max(by_turn) + 1)])
     venv.close()
     if not rounds:
         nan = (math.nan, math.nan)
         return SplitScores(split, n_prompts, samples_per_prompt, {}, nan, failures, float(np.mean(lengths)), replies)
     stat = lambda key: (float(np.mean([x[key] for x in rounds])), float(np.std([x[key] for x in rounds])))  # noqa: E731
     dims = {d: stat(d) for d in rounds[0] if d != "total"}
+    turns = []
+    for k in range(max((len(t) for t in turn_rounds), default=0)):
+        values = [t[k] for t in turn_rounds if k < len(t) and not math.isnan(t[k])]
+        turns.append((float(np.mean(values)), float(np.std(values))) if values else (math.nan, math.nan))
     return SplitScores(split, n_prompts, samples_per_prompt, dims, stat("total"), failures, float(np.mean(lengths)),
-                       replies)
+                       replies, turns)
 
 
 def evaluate_run(run_dir: str, env_id: str | None = None, splits: Sequence[str] = ("test_id", "test_ood"), n: int = 50,
@@ -196,5 +224,8 @@ def format_scores(rows: Sequence[SplitScores]) -> str:
                      f"{row.judge_failures}, mean reply {row.mean_reply_tokens:.1f} tokens")
         for dim, (m, s) in row.dimensions.items():
             lines.append(f"  {dim:<28} {m:.3f} ± {s:.3f}")
-        lines.append(f"  {'TOTAL':<28} {row.total[0]:.3f} ± {row.total[1]:.3f}")
+        for k, (m, s) in enumerate(row.turns, start=1):
+            lines.append(f"  {f'turn {k}':<28} {m:.3f} ± {s:.3f}")
+        total = "WHOLE DIALOGUE" if row.turns else "TOTAL"
+        lines.append(f"  {total:<28} {row.total[0]:.3f} ± {row.total[1]:.3f}")
     return "\n".join(lines)

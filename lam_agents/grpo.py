@@ -11,6 +11,12 @@ and ``save`` / ``load``; it replaces only the two methods that make an algorithm
   minimises the clipped-ratio objective plus ``kl_beta`` times the k3 KL estimator toward the reference policy
   (``exp(q - p) - (q - p) - 1`` with p, q the policy's and the reference's log-probabilities of the taken action).
 
+On a dialogue env (``lam/<Task>-Dialogue-<Kind>-v0``) a group is ``group_size`` whole dialogues about one prompt.
+``advantage="episode"`` (default) gives every token of a dialogue the group-relative advantage of the dialogue's
+return (the sum of its judged replies); ``advantage="reply"`` compares the replies to the same exchange instead: the
+k-th replies of a group are normalised among themselves, and each reply's tokens get its own advantage (credit stays
+within the reply). On single-reply envs the two are the same.
+
 The reference is the fair start (a fair-start policy's frozen start head, see :mod:`lam_agents.fair_start`); for a
 plain ``MlpPolicy`` it is a frozen copy of the policy as it was when training began. No value function is learned.
 
@@ -43,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 LossType = Literal["grpo", "dr_grpo", "dapo"]
 LOSS_TYPES: tuple[str, ...] = ("grpo", "dr_grpo", "dapo")
+AdvantageScope = Literal["episode", "reply"]
+ADVANTAGE_SCOPES: tuple[str, ...] = ("episode", "reply")
 
 
 class GRPO(OnPolicyAlgorithm):
@@ -60,6 +68,8 @@ class GRPO(OnPolicyAlgorithm):
         clip_range: PPO-style ratio clip epsilon.
         kl_beta: Weight of the k3 KL toward the reference (0 turns it off).
         loss_type: ``"grpo"``, ``"dr_grpo"`` or ``"dapo"`` (see the module docstring).
+        advantage: ``"episode"`` or ``"reply"``: what a group-relative advantage compares on dialogue envs (see the
+            module docstring).
         max_grad_norm: Gradient clipping norm.
         advantage_eps: Added to the group std before dividing.
         stats_window_size: Episodes averaged in the rollout logs.
@@ -91,6 +101,7 @@ class GRPO(OnPolicyAlgorithm):
         clip_range: float = 0.2,
         kl_beta: float = 0.01,
         loss_type: LossType = "grpo",
+        advantage: AdvantageScope = "episode",
         max_grad_norm: float = 1.0,
         advantage_eps: float = 1e-4,
         stats_window_size: int = 100,
@@ -114,6 +125,8 @@ class GRPO(OnPolicyAlgorithm):
             raise ValueError(f"n_envs={self.env.num_envs} must be a multiple of group_size={group_size}")
         if loss_type not in LOSS_TYPES:
             raise ValueError(f"loss_type={loss_type!r}; expected one of {LOSS_TYPES}")
+        if advantage not in ADVANTAGE_SCOPES:
+            raise ValueError(f"advantage={advantage!r}; expected one of {ADVANTAGE_SCOPES}")
         if not 0 < clip_range < 1 or kl_beta < 0 or batch_size <= 0 or n_epochs <= 0 or groups_per_update <= 0:
             raise ValueError(
                 f"need 0 < clip_range < 1 (got {clip_range}), kl_beta >= 0 ({kl_beta}), positive batch_size "
@@ -126,6 +139,7 @@ class GRPO(OnPolicyAlgorithm):
         self.clip_range = clip_range
         self.kl_beta = kl_beta
         self.loss_type = loss_type
+        self.advantage = advantage
         self.advantage_eps = advantage_eps
         self._episodes: list[dict[str, Any]] = []
         self._reference: torch.nn.Module | None = None
@@ -177,8 +191,10 @@ class GRPO(OnPolicyAlgorithm):
     def _write_groups(self, env: VecEnv, callback: BaseCallback, first_group: int) -> bool:
         n = env.num_envs
         obs = env.reset()
-        rows: list[dict[str, list]] = [{"obs": [], "actions": [], "logp": [], "ref_logp": []} for _ in range(n)]
+        rows: list[dict[str, list]] = [{"obs": [], "actions": [], "logp": [], "ref_logp": [], "reply": []}
+                                       for _ in range(n)]
         returns = np.zeros(n)
+        reply_returns: list[list[float]] = [[0.0] for _ in range(n)]  # per reply of the episode (dialogue envs)
         active = np.ones(n, dtype=bool)
         while active.any():
             with torch.no_grad():
@@ -194,7 +210,11 @@ class GRPO(OnPolicyAlgorithm):
                 rows[row]["actions"].append(int(actions_np[row]))
                 rows[row]["logp"].append(float(logp[row]))
                 rows[row]["ref_logp"].append(float(ref_logp[row]))
+                rows[row]["reply"].append(len(reply_returns[row]) - 1)
                 returns[row] += rewards[row]
+                reply_returns[row][-1] += float(rewards[row])
+                if all_infos[row].get("reply_done") and not dones[row]:
+                    reply_returns[row].append(0.0)  # the dialogue goes on: the next tokens belong to a new reply
             was_active = active.copy()
             active &= ~dones
             self.num_timesteps += int(was_active.sum())
@@ -209,21 +229,38 @@ class GRPO(OnPolicyAlgorithm):
         for row in range(n):
             self._episodes.append(
                 {"group": first_group + row // self.group_size, "return": float(returns[row]),
-                 **{k: np.asarray(v) for k, v in rows[row].items()}}
+                 "reply_returns": np.asarray(reply_returns[row]), **{k: np.asarray(v) for k, v in rows[row].items()}}
             )
         return True
 
     # ------------------------------------------------------------------------------------------------ update
+    def _normalised(self, values: np.ndarray) -> np.ndarray:
+        centred = values - values.mean()
+        return centred if self.loss_type == "dr_grpo" else centred / (values.std() + self.advantage_eps)
+
     def _advantages(self) -> np.ndarray:
-        """One group-relative advantage per reply."""
+        """One group-relative advantage per episode."""
         groups = np.array([e["group"] for e in self._episodes])
         returns = np.array([e["return"] for e in self._episodes])
         adv = np.zeros_like(returns)
         for g in np.unique(groups):
-            member = groups == g
-            centred = returns[member] - returns[member].mean()
-            adv[member] = centred if self.loss_type == "dr_grpo" else centred / (returns[member].std() + self.advantage_eps)
+            adv[groups == g] = self._normalised(returns[groups == g])
         return adv
+
+    def _token_advantages(self) -> np.ndarray:
+        """Every collected token's advantage, episodes in order (see ``advantage`` in the module docstring)."""
+        if self.advantage == "episode":
+            lengths = [len(e["actions"]) for e in self._episodes]
+            return np.repeat(self._advantages(), lengths)
+        per_reply = [np.zeros(len(e["reply_returns"])) for e in self._episodes]
+        for g in {e["group"] for e in self._episodes}:
+            members = [i for i, e in enumerate(self._episodes) if e["group"] == g]
+            for k in range(max(len(per_reply[i]) for i in members)):
+                holders = [i for i in members if k < len(per_reply[i])]
+                adv = self._normalised(np.array([self._episodes[i]["reply_returns"][k] for i in holders]))
+                for i, a in zip(holders, adv):
+                    per_reply[i][k] = a
+        return np.concatenate([per_reply[i][e["reply"]] for i, e in enumerate(self._episodes)])
 
     def _token_weights(self, lengths: np.ndarray) -> np.ndarray:
         """Per-token loss weights of each reply under ``loss_type`` (they sum to the full-batch normaliser)."""
@@ -244,14 +281,13 @@ class GRPO(OnPolicyAlgorithm):
         self._update_learning_rate(self.policy.optimizer)
         episodes = self._episodes
         lengths = np.array([len(e["actions"]) for e in episodes])
-        adv_reply = self._advantages()
         cat = lambda key: np.concatenate([e[key] for e in episodes])  # noqa: E731
         device = self.device
         obs = torch.as_tensor(np.concatenate([e["obs"] for e in episodes]), device=device)
         actions = torch.as_tensor(cat("actions"), device=device)
         old_logp = torch.as_tensor(cat("logp"), device=device, dtype=torch.float32)
         ref_logp = torch.as_tensor(cat("ref_logp"), device=device, dtype=torch.float32)
-        adv = torch.as_tensor(np.repeat(adv_reply, lengths), device=device, dtype=torch.float32)
+        adv = torch.as_tensor(self._token_advantages(), device=device, dtype=torch.float32)
         weights = torch.as_tensor(self._token_weights(lengths), device=device, dtype=torch.float32)
         n_tokens = len(actions)
         n_batches = int(np.ceil(n_tokens / self.batch_size))

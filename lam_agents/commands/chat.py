@@ -1,4 +1,10 @@
-"""``lam chat``: a trained agent answers a dataset sample or your own image and message."""
+"""``lam chat``: a trained agent answers a dataset sample or your own image and messages.
+
+``--text`` takes one or more messages: the agent answers each in turn, its own replies staying in the conversation.
+Without ``--image``, the agent answers test sample ``--index``; an agent trained on a dialogue env
+(``lam/<Task>-Dialogue-<Kind>-v0``) plays that sample's whole dialogue, each reply judged against its exchange's
+reference.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--index", type=int, default=0, help="test sample to answer (ignored with --image)")
     p.add_argument("--split", default="test_id", help="split of --index")
     p.add_argument("--image", default=None, help="an image file of your own")
-    p.add_argument("--text", default=None, help="your message (with --image)")
+    p.add_argument("--text", nargs="+", default=None,
+                   help="your message(s) (with --image); several are a conversation, answered turn after turn")
     p.add_argument("--persona", default="Captain Mira",
                    help="MMRole: a character name; PCogAlign: a role set 'home: parent; community: volunteer'")
     p.add_argument("--sample", action="store_true", help="sample actions instead of greedy ones")
@@ -42,18 +49,38 @@ def run(args: argparse.Namespace) -> int:
     if args.task is not None and args.task != agent.task:
         raise SystemExit(f"--task {args.task} but the agent in {args.model} was trained on {agent.task}")
     if image is not None:
-        print(agent.reply(image, args.text, args.persona, deterministic=not args.sample))
+        chat = agent.conversation(image, args.persona, deterministic=not args.sample)
+        for text in args.text:
+            reply = chat.say(text)
+            print(f"USER: {text}\nAGENT: {reply}" if len(args.text) > 1 else reply)
         return 0
     kwargs = {k: v for k, v in vars(agent.config).items() if k not in ("split", "num_samples")}
     samples = resolve_samples(agent.task, ConversationConfig(**{**kwargs, "split": args.split}))  # type: ignore[arg-type]
     if not 0 <= args.index < len(samples):
         raise SystemExit(f"--index {args.index} is outside [0, {len(samples)}) for split {args.split}")
     sample = samples[args.index]
-    reply = agent.reply_to(sample, deterministic=not args.sample)
-    for turn in sample.dialogue:
+    judge = resolve_reward(agent.task, "rule") if agent.config.reward == "rule" else None
+    if not agent.config.dialogue:
+        reply = agent.reply_to(sample, deterministic=not args.sample)
+        for turn in sample.dialogue:
+            print(f"{turn.speaker}: {turn.text}")
+        print(f"AGENT: {reply}\nREFERENCE: {sample.reference}")
+        if judge is not None:
+            print(f"judge ratio: {judge.score([sample], [reply])[0].ratio:.3f}")  # type: ignore[union-attr]
+        return 0
+    from lam_envs.data.dialogue import dialogue_scripts, turn_sample
+
+    script = dialogue_scripts([sample], agent.config.data_seed)[0]
+    replies: list[str] = []
+    for turn in script.opening:
         print(f"{turn.speaker}: {turn.text}")
-    print(f"AGENT: {reply}\nREFERENCE: {sample.reference}")
-    if agent.config.reward == "rule":
-        result = resolve_reward(agent.task, "rule").score([sample], [reply])[0]  # type: ignore[arg-type]
-        print(f"judge ratio: {result.ratio:.3f}")
+    for k, exchange in enumerate(script.exchanges[: agent.config.max_turns]):
+        now = turn_sample(sample, script, k, replies)
+        reply = agent.reply_to(now, deterministic=not args.sample)
+        for turn in exchange.user:
+            print(f"{turn.speaker}: {turn.text}")
+        print(f"AGENT: {reply}\nREFERENCE: {exchange.reference or '(none: judged by rubric)'}")
+        if judge is not None and exchange.reference:
+            print(f"judge ratio: {judge.score([now], [reply])[0].ratio:.3f}")  # type: ignore[union-attr]
+        replies.append(reply)
     return 0

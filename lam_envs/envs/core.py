@@ -248,7 +248,9 @@ class ReplyBatch:
         return turn_sample(sample, self.setup.scripts[index], k, replies)
 
     def _context(self, index: int, k: int = 0, replies: Sequence[str] = ()) -> Context:
-        whole = self.setup.scripts is not None
+        # A dialogue env shows the whole conversation (its context only grows); so does a chat with an agent trained
+        # on one (``Setup.for_decoding`` keeps the config but has no scripts).
+        whole = self.setup.config.dialogue
         return contexts_for([self._exchange(index, k, replies)], self.setup.prompt_style, whole)[0]
 
     def episode_over_after(self, row: int) -> bool:

@@ -88,3 +88,32 @@ def test_bad_settings_are_refused(tiny_env_kwargs: dict[str, Any]) -> None:
         GRPO("MlpPolicy", venv, group_size=2)
     with pytest.raises(ValueError, match="loss_type"):
         GRPO("MlpPolicy", venv, group_size=3, loss_type="bnpo")  # type: ignore[arg-type]
+
+
+def test_reply_advantages_compare_the_replies_to_the_same_exchange(grpo: GRPO) -> None:
+    # Two dialogues about one prompt, two replies each: the first replies tie, the second ones differ.
+    grpo._episodes = [
+        {"group": 0, "return": 1.0, "reply_returns": np.array([0.5, 0.5]), "actions": np.zeros(3),
+         "reply": np.array([0, 0, 1])},
+        {"group": 0, "return": 0.5, "reply_returns": np.array([0.5, 0.0]), "actions": np.zeros(3),
+         "reply": np.array([0, 1, 1])},
+    ]
+    grpo.loss_type = "dr_grpo"
+    assert np.allclose(grpo._token_advantages(), [0.25] * 3 + [-0.25] * 3)  # the dialogue's return, every token
+    grpo.advantage = "reply"
+    assert np.allclose(grpo._token_advantages(), [0, 0, 0.25, 0, -0.25, -0.25])  # credit stays within the reply
+
+
+def test_groups_are_whole_dialogues(tiny_env_kwargs: dict[str, Any]) -> None:
+    venv = make_vec_env("lam/MMRole-Dialogue-Latent-v0", 4, 0,
+                        {**tiny_env_kwargs, "reward": ReplyCodeJudge(), "max_reply_tokens": 3})
+    grpo = GRPO("MlpPolicy", venv, learning_rate=0.01, group_size=2, groups_per_update=2, batch_size=8, n_epochs=1,
+                seed=0, device="cpu", advantage="reply")
+    grpo.learn(40)
+    episodes = grpo._episodes
+    assert len(episodes) == 4 and all(len(e["reply_returns"]) >= 2 for e in episodes)
+    for e in episodes:
+        assert e["reply"][0] == 0 and e["reply"][-1] == len(e["reply_returns"]) - 1
+        assert math.isclose(e["reply_returns"].sum(), e["return"], abs_tol=1e-6)
+    with pytest.raises(ValueError, match="advantage="):
+        GRPO("MlpPolicy", venv, group_size=2, advantage="turn")
