@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from lam_envs.backbone import Backbone, Context
+from lam_envs.backbone import Backbone
 from lam_envs.backbone.generate import answer_log_likelihood, greedy_token_ids
 from lam_envs.builders.sft import IGNORE_INDEX, collate
 from lam_envs.latent.features import Example
@@ -28,7 +28,8 @@ class _InMemory:
 def _examples(qwen: Backbone, noise_image) -> list[Example]:
     side = qwen.family.image_size
     return [
-        Example(_InMemory(noise_image(0, side)), (("system", "Be brief."), ("user", "What colour is it?")), "It is red."),
+        Example(_InMemory(noise_image(0, side)), (("system", "Be brief."), ("user", "What colour is it?")),
+                "It is red."),
         Example(None, (("user", "Tell me a story about a big blue square please"),), "Once upon a time."),
     ]
 
