@@ -18,6 +18,10 @@ hit EOS: every episode runs to the length limit, the worst case for autoreset co
 * ``vector N``: ``gym.make_vec(id, num_envs=N)`` stepped with random actions, autoresets and judging included.
 * ``single x N``: N separate ``gym.make(id)`` envs stepped one after the other in a Python loop.
 
+* ``dialogue 64``: the dialogue twins (``lam/MMRole-Dialogue-*-v0``) at 64 envs, same actions: a finished reply
+  appends the next user turn to its row's cache (``Backbone.extend``, only the new tokens) instead of prefilling a
+  new prompt, and rows sit at different turns. ``dialogue_over_reply_step_64`` is the latent dialogue env's steps/s
+  over the single-reply latent env's (an extra key, no target).
 * ``ppo 16``: SB3 PPO ``learn()`` with the fair start (as :mod:`lam_agents.learning` trains it: the PPO YAML's
   ``default`` entry) on 16 latent envs with the same env keywords, policy on the CPU, after one untimed rollout.
 
@@ -66,6 +70,8 @@ from lam_envs.envs.config import ConversationConfig
 from lam_envs.envs.resources import contexts_for, resolve_samples
 
 ENV_IDS = {"latent": "lam/MMRole-Latent-v0", "token": "lam/MMRole-Token-v0"}
+DIALOGUE_IDS = {"latent": "lam/MMRole-Dialogue-Latent-v0", "token": "lam/MMRole-Dialogue-Token-v0"}
+DIALOGUE_NUM_ENVS = 64
 KEY_NUM_ENVS = (8, 16, 64)
 """Env counts the ratio keys need; always measured."""
 TRAIN_NUM_ENVS = 16
@@ -77,6 +83,8 @@ RATIO_KEYS = (
     "group_prefill_speedup_8",
     "train_over_env_16",
 )
+EXTRA_KEYS = ("dialogue_over_reply_step_64",)
+"""Ratios reported beside the issue-12 keys, without a target."""
 TARGETS = {"env_over_raw_decode_64": ">= 0.8", "latent_over_token_step_64": "<= 1.10",
            "latent_over_token_step_8": "<= 1.10"}
 QUICK = {"num_envs": list(KEY_NUM_ENVS), "single_envs": 8, "steps": 8, "repeats": 1, "reply_tokens": 8,
@@ -276,6 +284,7 @@ def ratios(result: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, s
         "latent_over_token_step_8": rows[8]["vector_token"] / rows[8]["vector_latent"],
         "group_prefill_speedup_8": result["groups"]["shared"] / result["groups"]["unshared"],
         "train_over_env_16": result["train"]["steps_per_s"] / rows[TRAIN_NUM_ENVS]["vector_latent"],
+        "dialogue_over_reply_step_64": result["dialogue"]["latent"] / rows[DIALOGUE_NUM_ENVS]["vector_latent"],
     }
     notes: dict[str, str] = {}
     return out, notes
@@ -310,11 +319,15 @@ def run(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path, tmp: Pat
     for kind, env_id in ENV_IDS.items():
         steps = max(1, args.steps // 4)  # N envs stepped one by one: fewer rounds keep the run short
         single[kind] = rate(single_block(env_id, args.single_envs, kwargs, steps, args.seed), device, args.repeats)
+    dialogue = {kind: rate(vector_block(env_id, DIALOGUE_NUM_ENVS, kwargs, args.steps, args.seed), device, args.repeats)
+                for kind, env_id in DIALOGUE_IDS.items()}
+    print(json.dumps({"dialogue": dialogue}), file=sys.stderr, flush=True)
     groups = group_rates(args, kwargs, device)
     print(json.dumps({"groups": groups}), file=sys.stderr, flush=True)
     train = train_rate(args, kwargs, tmp / "ppo")
     print(json.dumps({"train": train}), file=sys.stderr, flush=True)
-    return {"rows": rows, "single": single, "groups": groups, "train": train, "prompt_style": style}
+    return {"rows": rows, "single": single, "dialogue": dialogue, "groups": groups, "train": train,
+            "prompt_style": style}
 
 
 def git_commit() -> str:
@@ -364,6 +377,9 @@ def report(args: argparse.Namespace, argv: Sequence[str], result: dict[str, Any]
         f"vector {widest['num_envs']} / single x {n}: token {widest['vector_token'] / single['token']:.1f}x, latent "
         f"{widest['vector_latent'] / single['latent']:.1f}x (target >= 8x)"
     )
+    dialogue = result["dialogue"]
+    print(f"dialogue episodes, {DIALOGUE_NUM_ENVS} envs: token {dialogue['token']:.0f} steps/s, latent "
+          f"{dialogue['latent']:.0f} steps/s")
     groups = result["groups"]
     print(f"GRPO-style groups of {GROUP_SIZE} x {GROUP_ROWS // GROUP_SIZE} prompts: shared prefill "
           f"{groups['shared']:.0f} steps/s, unshared {groups['unshared']:.0f} steps/s")
@@ -373,7 +389,7 @@ def report(args: argparse.Namespace, argv: Sequence[str], result: dict[str, Any]
     print()
     print("| ratio | value | target |")
     print("|---|---:|---|")
-    for key in RATIO_KEYS:
+    for key in (*RATIO_KEYS, *EXTRA_KEYS):
         value = result["ratios"][key]
         shown = f"{value:.2f}" if value is not None else "null"
         print(f"| {key} | {shown} | {TARGETS.get(key, '')} |")

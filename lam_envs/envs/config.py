@@ -210,10 +210,25 @@ def _reward(name: str, value: Any) -> Any:
     return value
 
 
+def _user_simulator(name: str, value: Any) -> Any:
+    if value is None or callable(getattr(value, "next_turn", None)):
+        return value
+    from lam_envs.rewards.llm import UserSimulatorConfig
+
+    if isinstance(value, UserSimulatorConfig):
+        return value
+    raise TypeError(f"{name} of type {type(value).__name__} is not a simulated user; pass None, a "
+                    "UserSimulatorConfig or an object with next_turn(sample, reply, seed) -> str")
+
+
 def _flag(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}={value!r} is {_a(value)}; pass True or False")
     return bool(value)
+
+
+DEFAULT_SIMULATED_TURNS = 3
+"""Exchanges of a dialogue episode with a simulated user when ``max_turns`` is not set."""
 
 
 def checked(default: Any, check: Any) -> Any:
@@ -289,7 +304,13 @@ class ConversationConfig:
     """Whole-dialogue episodes: an episode is a conversation about one image, the agent answers each user turn in
     order and each reply is judged when it ends (see :mod:`lam_envs.data.dialogue`). ``False``: one reply."""
     max_turns: int | None = checked(None, Int(low=1, optional=True))
-    """Dialogue episodes: answer at most this many user turns (``None``: all of the dialogue's)."""
+    """Dialogue episodes: answer at most this many user turns (``None``: all of the dialogue's; with a
+    ``user_simulator``, :data:`DEFAULT_SIMULATED_TURNS`)."""
+    user_simulator: Any = checked(None, _user_simulator)
+    """Dialogue episodes: a simulated user (a ``UserSimulatorConfig`` for an OpenAI-compatible endpoint, or any object
+    with ``next_turn(sample, reply, seed) -> str``) writes the user's next turn once the dialogue's own turns run out,
+    up to ``max_turns`` exchanges. Its turns have no reference: the judge scores them against the turn's rubric, so it
+    needs an LLM judge. ``None``: the dialogue ends with its own last turn."""
     success_threshold: float = checked(0.9, _THRESHOLD)
     """``info["is_success"]`` is ``judge ratio >= success_threshold`` at the end of an episode."""
     judge_failure_reward: float | None = checked(None, Float(optional=True, hint=" (None raises JudgeError instead)"))
@@ -303,6 +324,12 @@ class ConversationConfig:
         # Each field's own check (see its metadata); values are normalised (np.int64 -> int, "rl" -> Split.RL).
         for f in fields(self):
             setattr(self, f.name, f.metadata["check"](f.name, getattr(self, f.name)))
+        if self.user_simulator is not None and not self.dialogue:
+            raise ValueError("user_simulator is set but dialogue=False; a simulated user needs dialogue episodes "
+                             "(dialogue=True, or a lam/<Task>-Dialogue-<Kind>-v0 id)")
+        if self.user_simulator is not None and isinstance(self.reward, str):
+            raise ValueError("a simulated user's turns have no reference and the rule judges need one; pass "
+                             "reward=LLMJudgeConfig(...), which scores such turns against the rubric")
 
     def check_action_kind(self, kind: ActionKind) -> None:
         """Reject latent-only sampling settings given to a token env, where they would silently do nothing.

@@ -18,6 +18,7 @@ changes, refuses to step, and is cleared only when :meth:`ReplyBatch.begin` rest
 from __future__ import annotations
 
 import logging
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -25,15 +26,22 @@ import numpy as np
 import torch
 
 from lam_envs.backbone import Backbone, Context, DecodeState
-from lam_envs.data.dialogue import DialogueScript, dialogue_scripts, turn_sample
-from lam_envs.data.types import Sample, Task
-from lam_envs.envs.config import DEFAULT_TOKEN_MASK_TOP_P, ActionKind, ConversationConfig, Int
+from lam_envs.data.dialogue import DialogueScript, Exchange, dialogue_scripts, turn_sample
+from lam_envs.data.types import Sample, Task, Turn
+from lam_envs.envs.config import (
+    DEFAULT_SIMULATED_TURNS,
+    DEFAULT_TOKEN_MASK_TOP_P,
+    ActionKind,
+    ConversationConfig,
+    Int,
+)
 from lam_envs.envs.resources import (
     WorldModel,
     contexts_for,
     resolve_backbone,
     resolve_reward,
     resolve_samples,
+    resolve_user_simulator,
     resolve_world_model,
 )
 from lam_envs.rewards.base import JudgeError, JudgeResult, Reward, check_results
@@ -104,6 +112,8 @@ class Setup:
     prompt_style: str
     scripts: list[DialogueScript] | None = None
     """Dialogue episodes: each sample's script (see :mod:`lam_envs.data.dialogue`); ``None``: one reply each."""
+    user: Any = None
+    """Dialogue episodes: the simulated user that continues a dialogue past its script (``None``: none)."""
     num_actions: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -131,6 +141,7 @@ class Setup:
             reward=resolve_reward(task, config.reward, config.judge_failure_reward),
             prompt_style=style,
             scripts=dialogue_scripts(samples, config.data_seed) if config.dialogue else None,
+            user=resolve_user_simulator(config.user_simulator),
         )
 
     def num_exchanges(self, index: int) -> int:
@@ -138,6 +149,8 @@ class Setup:
         if self.scripts is None:
             return 1
         limit = self.config.max_turns
+        if self.user is not None:
+            return limit if limit is not None else max(len(self.scripts[index]), DEFAULT_SIMULATED_TURNS)
         return min(len(self.scripts[index]), limit if limit is not None else len(self.scripts[index]))
 
     @classmethod
@@ -219,6 +232,8 @@ class ReplyBatch:
         """Dialogue episodes: the exchange each row is answering (0-based; always 0 for one reply)."""
         self.own_replies: list[list[str]] = [[] for _ in range(num_rows)]
         """Dialogue episodes: each row's earlier replies in this episode, as text (its context holds them)."""
+        self.simulated: list[list[str]] = [[] for _ in range(num_rows)]
+        """Dialogue episodes with a simulated user: the user turns it wrote for each row past the script."""
         self.history: list[list[int]] = [[] for _ in range(num_rows)]
         """Dialogue episodes: the token ids each row's cache holds after its first exchange's prompt (earlier
         replies and the user turns that followed them), to rebuild the row from a checkpoint."""
@@ -239,19 +254,25 @@ class ReplyBatch:
     def turn_sample(self, row: int) -> Sample:
         """What row ``row`` is answering now, as the judge sees it: its sample, or in a dialogue episode the current
         exchange with the row's own earlier replies (:func:`~lam_envs.data.dialogue.turn_sample`)."""
-        return self._exchange(int(self.sample_index[row]), int(self.turn[row]), self.own_replies[row])
+        return self._exchange(int(self.sample_index[row]), int(self.turn[row]), self.own_replies[row],
+                              self.simulated[row])
 
-    def _exchange(self, index: int, k: int, replies: Sequence[str]) -> Sample:
+    def _exchange(self, index: int, k: int, replies: Sequence[str], simulated: Sequence[str] = ()) -> Sample:
         sample = self.setup.samples[index]
         if self.setup.scripts is None:
             return sample
-        return turn_sample(sample, self.setup.scripts[index], k, replies)
+        script = self.setup.scripts[index]
+        if simulated:
+            speaker = next((t.speaker for e in script.exchanges for t in e.user), "User")
+            extra = tuple(Exchange((Turn("user", speaker, text),), None) for text in simulated)
+            script = DialogueScript(script.opening, script.exchanges + extra)
+        return turn_sample(sample, script, k, replies)
 
-    def _context(self, index: int, k: int = 0, replies: Sequence[str] = ()) -> Context:
+    def _context(self, index: int, k: int = 0, replies: Sequence[str] = (), simulated: Sequence[str] = ()) -> Context:
         # A dialogue env shows the whole conversation (its context only grows); so does a chat with an agent trained
         # on one (``Setup.for_decoding`` keeps the config but has no scripts).
         whole = self.setup.config.dialogue
-        return contexts_for([self._exchange(index, k, replies)], self.setup.prompt_style, whole)[0]
+        return contexts_for([self._exchange(index, k, replies, simulated)], self.setup.prompt_style, whole)[0]
 
     def episode_over_after(self, row: int) -> bool:
         """Whether the row's current reply is its episode's last."""
@@ -358,7 +379,7 @@ class ReplyBatch:
         for row, index, seed in zip(rows, indices, decode_seeds):
             self.sample_index[row] = index
             self.replies[row] = []
-            self.turn[row], self.own_replies[row], self.history[row] = 0, [], []
+            self.turn[row], self.own_replies[row], self.history[row], self.simulated[row] = 0, [], [], []
             self.decode_rngs[row] = np.random.default_rng(int(seed))
             self.broken[row] = None
 
@@ -376,6 +397,7 @@ class ReplyBatch:
             "turn": [int(t) for t in self.turn],
             "own_replies": [list(r) for r in self.own_replies],
             "history": [list(map(int, h)) for h in self.history],
+            "simulated": [list(t) for t in self.simulated],
             "decode_rngs": [rng.bit_generator.state for rng in self.decode_rngs],
             "broken": list(self.broken),
             "judge_failures": int(self.judge_failures),
@@ -397,6 +419,7 @@ class ReplyBatch:
         self.turn = np.asarray(state.get("turn", [0] * self.num_rows), dtype=np.int64)
         self.own_replies = [list(r) for r in state.get("own_replies", [[] for _ in range(self.num_rows)])]
         self.history = [list(map(int, h)) for h in state.get("history", [[] for _ in range(self.num_rows)])]
+        self.simulated = [list(t) for t in state.get("simulated", [[] for _ in range(self.num_rows)])]
         self.decode_rngs = [generator_from_state(saved) for saved in state["decode_rngs"]]
         self.broken = list(state["broken"])
         self.judge_failures = int(state["judge_failures"])
@@ -526,7 +549,7 @@ class ReplyBatch:
             done = np.flatnonzero(reply_done).tolist()
             judged = self._judge(done, tokens_np) if done else {}
             going_on = [r for r in done if not self.episode_over_after(r)]
-            next_turns = self._next_turns(going_on, tokens_np)
+            next_turns, simulated = self._next_turns(going_on, tokens_np)
         except BaseException:
             for rng, state in zip(self.decode_rngs, rng_states):
                 rng.bit_generator.state = state
@@ -548,6 +571,8 @@ class ReplyBatch:
             self.broken[row] = None
         finished = {row: self.replies[row] for row in done}
         for row in going_on:
+            if row in simulated:
+                self.simulated[row].append(simulated[row])
             self.own_replies[row].append(self.backbone.decode(self.replies[row]))
             self.history[row] += self.replies[row] + next_turns[row]
             self.turn[row] += 1
@@ -566,17 +591,33 @@ class ReplyBatch:
         return StepResult(tokens_np, self.embeddings, rewards, terminated, cut, judged, judge_failed, judge_rewards,
                           reply_done, finished)
 
-    def _next_turns(self, rows: list[int], tokens: np.ndarray) -> dict[int, list[int]]:
-        """For dialogue rows whose reply ends with ``tokens``: the token ids of the next user turn to append (the
-        reply's end of turn, then the user's next turn and the assistant prompt). Changes nothing."""
-        out: dict[int, list[int]] = {}
+    def _next_turns(self, rows: list[int], tokens: np.ndarray) -> tuple[dict[int, list[int]], dict[int, str]]:
+        """For dialogue rows whose reply ends with ``tokens``: the token ids to append (the reply's end of turn, the
+        user's next turn and the assistant prompt), and the simulated user's turns among them. Changes nothing.
+
+        Raises:
+            Exception: whatever the simulated user raised (the rows it concerns are broken).
+        """
+        ids: dict[int, list[int]] = {}
+        simulated: dict[int, str] = {}
         for row in rows:
             index, k = int(self.sample_index[row]), int(self.turn[row])
             reply_ids = self.replies[row] + [int(tokens[row])]
-            before = self._context(index, k, self.own_replies[row])
-            after = self._context(index, k + 1, self.own_replies[row] + [self.backbone.decode(reply_ids)])
-            out[row] = self.backbone.continuation_ids(before, after, reply_ids)
-        return out
+            reply = self.backbone.decode(reply_ids)
+            extra = list(self.simulated[row])
+            if k + 1 >= len(self.setup.scripts[index]) + len(extra):  # type: ignore[index]  (dialogue rows only)
+                sample = self.turn_sample(row)
+                seed = zlib.crc32(f"{self.setup.config.data_seed}/{sample.id}".encode())
+                try:
+                    simulated[row] = self.setup.user.next_turn(sample, reply, seed)
+                except BaseException as exc:
+                    self._break([row], exc)
+                    raise
+                extra.append(simulated[row])
+            before = self._context(index, k, self.own_replies[row], self.simulated[row])
+            after = self._context(index, k + 1, self.own_replies[row] + [reply], extra)
+            ids[row] = self.backbone.continuation_ids(before, after, reply_ids)
+        return ids, simulated
 
     def _judge(self, rows: list[int], tokens: np.ndarray) -> dict[int, JudgeResult]:
         """The judge's verdicts on the replies ``rows`` finish with ``tokens`` (checked: see ``check_results``).

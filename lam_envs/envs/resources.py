@@ -205,6 +205,16 @@ def resolve_reward(task: Task, spec: Any, judge_failure_reward: float | None = N
     return spec
 
 
+def resolve_user_simulator(spec: Any) -> Any:
+    """The simulated user named by ``spec``: ``None``, a ``UserSimulatorConfig`` (built into a ``UserSimulator``),
+    or an object with ``next_turn(sample, reply, seed)``, taken as it is."""
+    from lam_envs.rewards.llm import UserSimulator, UserSimulatorConfig
+
+    if isinstance(spec, UserSimulatorConfig):
+        return UserSimulator(spec)
+    return spec
+
+
 def contexts_for(samples: Sequence[Sample], style: str, whole: bool = False) -> list:
     """Backbone contexts (image and chat messages) for ``samples`` (``whole``: every turn, see ``sample_messages``)."""
     from lam_envs.backbone import Context

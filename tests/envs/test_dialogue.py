@@ -139,3 +139,108 @@ def test_scripts_of_both_tasks() -> None:
         assert last.query == sample.query and last.reference == sample.reference
     samples = synthetic_samples("pcogalign", "rl", n=5)
     assert whole_dialogues(samples) == samples
+
+
+class EchoUser:
+    """A simulated user that asks for more, naming the seed it was given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, int]] = []
+
+    def next_turn(self, sample: Any, reply: str, seed: int) -> str:
+        self.calls.append((sample.id, reply, seed))
+        return f"Tell me more (request {len(self.calls)})."
+
+
+class AnyReferenceJudge:
+    """Scores the reply's length; records whether each sample had a reference."""
+
+    task = "pcogalign"
+    dimensions = ("conversational_flow",)
+
+    def __init__(self) -> None:
+        self.references: list[str] = []
+
+    def score(self, samples: Any, replies: Any) -> list:
+        from lam_envs.rewards.base import JudgeResult
+
+        self.references += [s.reference for s in samples]
+        return [JudgeResult({"conversational_flow": float(len(r) % 10)}, {"conversational_flow": 10.0}) for r in replies]
+
+
+def test_a_simulated_user_continues_the_dialogue_past_its_script(env_kwargs: dict[str, Any]) -> None:
+    user, judge = EchoUser(), AnyReferenceJudge()
+    samples = synthetic_samples("pcogalign", "rl", n=2)  # one user turn and 1-2 generated follow-ups each
+    kwargs = {**env_kwargs, "samples": samples, "reward": judge, "user_simulator": user, "max_turns": 4,
+              "max_reply_tokens": 3}
+    env = gym.make("lam/PCogAlign-Dialogue-Token-v0", **kwargs)
+    _, info = env.reset(seed=0)
+    assert info["turns"] == 4
+    batch = env.unwrapped._batch
+    done, replies = False, []
+    while not done:
+        _, _, done, _, info = env.step(env.action_space.sample())
+        if info["reply_done"]:
+            replies.append(info["reply"])
+    # The scripted turns, then the simulated ones; the judge saw references only where the script had them.
+    script = batch.setup.scripts[int(batch.sample_index[0])]
+    n_scripted = len(script)
+    assert n_scripted <= 3 and len(replies) == 4 and len(user.calls) == 4 - n_scripted
+    assert [r == "" for r in judge.references] == [k >= n_scripted for k in range(4)]
+    last = batch.turn_sample(0)
+    assert last.query == f"Tell me more (request {len(user.calls)})."
+    assert [t.text for t in last.dialogue if t.role == "assistant"] == replies[:-1]
+    assert user.calls[-1][1] == replies[-2]  # the user answered the agent's own reply
+    # Seeded: the same sample and turn give the same seed.
+    again = EchoUser()
+    env2 = gym.make("lam/PCogAlign-Dialogue-Token-v0", **{**kwargs, "user_simulator": again,
+                                                          "reward": AnyReferenceJudge()})
+    env2.reset(seed=0)
+    env2.action_space.seed(0)
+    env.action_space.seed(0)
+    env.reset(seed=0)
+    seeds_a, seeds_b = [], []
+    for e, u, out in ((env, user, seeds_a), (env2, again, seeds_b)):
+        u.calls.clear()
+        done = False
+        while not done:
+            _, _, done, _, _ = e.step(e.action_space.sample())
+        out += [c[2] for c in u.calls]
+    assert seeds_a == seeds_b and seeds_a
+
+
+def test_simulated_user_settings_are_checked(env_kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="dialogue=True"):
+        gym.make("lam/PCogAlign-Token-v0", **{**env_kwargs, "user_simulator": EchoUser(), "reward": AnyReferenceJudge()})
+    with pytest.raises(ValueError, match="LLMJudgeConfig"):
+        gym.make("lam/PCogAlign-Dialogue-Token-v0", **{**env_kwargs, "user_simulator": EchoUser()})
+    with pytest.raises(TypeError, match="next_turn"):
+        gym.make("lam/PCogAlign-Dialogue-Token-v0", **{**env_kwargs, "user_simulator": "http://x"})
+
+
+def test_a_failing_simulated_user_breaks_the_row_like_a_judge(env_kwargs: dict[str, Any]) -> None:
+    class Down:
+        def next_turn(self, sample: Any, reply: str, seed: int) -> str:
+            raise RuntimeError("endpoint down")
+
+    samples = synthetic_samples("pcogalign", "rl", n=1)
+    env = gym.make("lam/PCogAlign-Dialogue-Token-v0", **{**env_kwargs, "samples": samples, "user_simulator": Down(),
+                                                         "reward": AnyReferenceJudge(), "max_reply_tokens": 2,
+                                                         "max_turns": 5})
+    env.reset(seed=0)
+    with pytest.raises(RuntimeError, match="endpoint down"):
+        for _ in range(10):
+            env.step(1)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(1)
+    env.reset(seed=1)  # a reset starts it again
+
+
+def test_a_user_simulator_config_builds_the_endpoint_client() -> None:
+    from lam_envs.envs.resources import resolve_user_simulator
+    from lam_envs.rewards.llm import UserSimulator, UserSimulatorConfig
+
+    config = UserSimulatorConfig(base_url="http://127.0.0.1:9/v1", model="sim")
+    assert isinstance(resolve_user_simulator(config), UserSimulator)
+    user = EchoUser()
+    assert resolve_user_simulator(user) is user and resolve_user_simulator(None) is None
