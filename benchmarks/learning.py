@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-eval", type=int, default=None, help="test prompts per split")
     p.add_argument("--splits", nargs="+", default=None, help="test_id test_ood")
     p.add_argument("--env-kwargs", default="{}", help="env keywords as JSON (e.g. a backbone directory)")
+    p.add_argument("--dialogue", action="store_true", help="the whole-dialogue ids (lam/<Task>-Dialogue-<Kind>-v0)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (measure one job at a time)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in {"algos": args.algos and tuple(args.algos), "tasks": args.tasks and tuple(args.tasks),
                                    "seeds": args.seeds and tuple(args.seeds), "steps": args.steps,
                                    "n_eval": args.n_eval, "splits": args.splits and tuple(args.splits),
-                                   "out": args.out, "env_kwargs": json.loads(args.env_kwargs)}.items() if v}
+                                   "out": args.out, "env_kwargs": json.loads(args.env_kwargs),
+                                   "dialogue": args.dialogue}.items() if v}
     config = LearningConfig.quick(**overrides) if args.quick else LearningConfig(**overrides)
     rows = run_study(config, command="python " + " ".join(sys.argv))
     print(format_rows(rows))

@@ -71,7 +71,8 @@ class ReplyLogCallback(BaseCallback):
 
 
 class CurveCallback(BaseCallback):
-    """Keep (timesteps, judge ratio) of every finished episode, for learning curves."""
+    """Keep (timesteps, judge ratio) of every judged reply, for learning curves (one per episode on single-reply envs,
+    one per exchange on dialogue envs)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -79,6 +80,6 @@ class CurveCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         for done, info in zip(self.locals.get("dones", ()), self.locals.get("infos", ())):
-            if done and "judge_ratio" in info and not math.isnan(info["judge_ratio"]):
+            if (done or info.get("reply_done")) and "judge_ratio" in info and not math.isnan(info["judge_ratio"]):
                 self.points.append((self.num_timesteps, float(info["judge_ratio"])))
         return True

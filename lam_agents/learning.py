@@ -60,6 +60,9 @@ class LearningConfig:
     """Algorithms (each on both twins)."""
     action_spaces: tuple[str, ...] = ("latent", "token")
     """Twins."""
+    dialogue: bool = False
+    """Train and score on the whole-dialogue ids (``lam/<Task>-Dialogue-<Kind>-v0``): a test score is then each
+    dialogue's mean reply ratio, and the curves have a point per judged reply."""
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     """Training seeds."""
     steps: int = 100_000
@@ -99,7 +102,7 @@ def evaluate_policy(model: Any, eid: str, env_kwargs: dict[str, Any], split: str
         "ratios": [[ratio per round] per prompt], "reply_tokens": [...], "judge_failures": int}``.
     """
     from lam_agents.envs import inner_env, make_vec_env
-    from lam_agents.evaluate import answer_prompts
+    from lam_agents.evaluate import answer_dialogues
 
     venv = make_vec_env(eid, min(n_envs, n), seed, {**env_kwargs, "split": split, "num_samples": n})
     n_prompts = inner_env(venv).num_samples
@@ -108,15 +111,18 @@ def evaluate_policy(model: Any, eid: str, env_kwargs: dict[str, Any], split: str
     dims: dict[str, list[float]] = {}
     lengths, failures, max_tokens = [], 0, inner_env(venv).max_reply_tokens
     for r in range(samples_per_prompt):
-        for i, info in enumerate(answer_prompts(model, venv, range(n_prompts), seed=seed * 1000 + r)):
-            replies[i].append(info["reply"])
-            lengths.append(int(info["reply_tokens"]))
-            if info.get("judge_failed"):
-                failures += 1
+        for i, episode in enumerate(answer_dialogues(model, venv, range(n_prompts), seed=seed * 1000 + r)):
+            # One reply per episode, or a dialogue's replies: its score is their mean (a whole-dialogue score).
+            replies[i].append(" | ".join(info["reply"] for info in episode))
+            lengths += [int(info["reply_tokens"]) for info in episode]
+            judged = [info for info in episode if not info.get("judge_failed")]
+            failures += len(episode) - len(judged)
+            if not judged:
                 continue
-            ratios[i].append(float(info["judge_ratio"]))
-            for d, v in info["dimension_ratios"].items():
-                dims.setdefault(d, []).append(float(v))
+            ratios[i].append(float(np.mean([info["judge_ratio"] for info in judged])))
+            for info in judged:
+                for d, v in info["dimension_ratios"].items():
+                    dims.setdefault(d, []).append(float(v))
     venv.close()
     flat = [x for row in ratios for x in row]
     return {"total": float(np.mean(flat)) if flat else math.nan,
@@ -149,7 +155,7 @@ def run_one(config: LearningConfig, task: str, algo: str, kind: str, seed: int) 
     """Train one run and score it before and after on every split (see the module docstring)."""
     from lam_agents.train import load_agent
 
-    eid = env_id(task, kind)
+    eid = env_id(task, kind, config.dialogue)
     out = Path(config.out) / "runs" / run_name(task, algo, kind, seed)
     overrides = dict(config.hyperparams.get(algo, {}))
     base = TrainConfig(env_id=eid, algo=algo, steps=config.steps, seed=seed, n_envs=config.n_envs,
@@ -182,7 +188,9 @@ def _run_settings(config: LearningConfig) -> dict[str, Any]:
     from lam_agents.env_kwargs import env_kwargs_record
     from lam_envs.envs import DYNAMICS_VERSION
 
-    return json.loads(json.dumps({"env_dynamics": DYNAMICS_VERSION, "steps": config.steps, "n_envs": config.n_envs, "n_eval": config.n_eval,
+    # ``dialogue`` only when set, so that the single-reply runs finished before it existed are still recognised.
+    extra = {"dialogue": True} if config.dialogue else {}
+    return json.loads(json.dumps({**extra, "env_dynamics": DYNAMICS_VERSION, "steps": config.steps, "n_envs": config.n_envs, "n_eval": config.n_eval,
                                   "samples_per_prompt": config.samples_per_prompt, "splits": list(config.splits),
                                   "hyperparams": config.hyperparams,
                                   "env_kwargs": env_kwargs_record(config.env_kwargs)}, default=str))
@@ -238,10 +246,11 @@ def diversity(replies_per_prompt: Sequence[Sequence[str]]) -> dict[str, float]:
 def audit(result: dict[str, Any], rng: np.random.Generator, n_examples: int = 10) -> dict[str, Any]:
     """The reward-hacking audit of one split's before/after scores (see the module docstring)."""
     def rates(score: dict[str, Any]) -> dict[str, float]:
-        flat = [r for row in score["replies"] for r in row]
-        hits = [degenerate_patterns(r, t >= score["max_reply_tokens"]) for r, t in zip(flat, score["reply_tokens"])]
-        kinds = sorted({k for h in hits for k in h})
-        return {k: float(np.mean([k in h for h in hits])) for k in kinds}
+        # Text patterns per written episode; the cut rate per reply (a dialogue episode holds several).
+        hits = [degenerate_patterns(r, False) for row in score["replies"] for r in row]
+        out = {k: float(np.mean([k in h for h in hits])) for k in sorted({k for h in hits for k in h})}
+        cut = float(np.mean([t >= score["max_reply_tokens"] for t in score["reply_tokens"]]))
+        return dict(sorted({**out, **({"cut_at_limit": cut} if cut or "cut_at_limit" in out else {})}.items()))
 
     start, end = result["start"], result["end"]
     n = len(start["replies"])

@@ -45,6 +45,21 @@ def test_study_runs_resumes_and_summarizes(tmp_path: Path, tiny_env_kwargs: dict
     assert len(saved["start"]["test_id"]["replies"]) == 2 and len(saved["curve"]) == 10
 
 
+def test_a_dialogue_study_scores_whole_dialogues(tmp_path: Path, tiny_env_kwargs: dict[str, Any]) -> None:
+    config = LearningConfig(tasks=("mmrole",), algos=("ppo",), action_spaces=("latent",), seeds=(0,), steps=32,
+                            n_envs=2, n_eval=2, samples_per_prompt=1, splits=("test_id",), env_kwargs=tiny_env_kwargs,
+                            hyperparams={"ppo": SMALL_PPO}, bootstrap_reps=50, out=str(tmp_path / "study"),
+                            dialogue=True)
+    (row,) = run_study(config, command="test", progress=False)
+    saved = json.loads((tmp_path / "study" / "results" / "ppo_mmrole_latent_s0.json").read_text())
+    assert saved["settings"]["dialogue"] is True
+    start = saved["start"]["test_id"]
+    # Each prompt's episode is a whole dialogue: several replies, joined, each counted in the reply lengths.
+    assert all(" | " in r for row_ in start["replies"] for r in row_)
+    assert len(start["reply_tokens"]) > len(start["replies"])
+    assert 0.0 <= row["final_iqm"] <= 10.0
+
+
 def test_degenerate_patterns() -> None:
     assert degenerate_patterns("ok.", False) == {"very_short"}
     assert "repetition" in degenerate_patterns("the red cat the red cat the red cat sat", False)
