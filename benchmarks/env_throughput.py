@@ -67,7 +67,8 @@ import torch
 import lam_envs  # noqa: F401  (registers the ids)
 from lam_envs.backbone import Backbone, BackboneConfig
 from lam_envs.envs.config import ConversationConfig
-from lam_envs.envs.resources import contexts_for, resolve_samples
+from lam_envs.envs.prompting import contexts_for
+from lam_envs.envs.resolve import resolve_samples
 
 ENV_IDS = {"latent": "lam/MMRole-Latent-v0", "token": "lam/MMRole-Token-v0"}
 DIALOGUE_IDS = {"latent": "lam/MMRole-Dialogue-Latent-v0", "token": "lam/MMRole-Dialogue-Token-v0"}
@@ -223,7 +224,7 @@ def group_block(env_id: str, kwargs: dict[str, Any], reply_tokens: int, seed: in
 def group_rates(args: argparse.Namespace, kwargs: dict[str, Any], device: torch.device) -> dict[str, float]:
     """Steps/s of :func:`group_block` with and without the shared prefill (prompt cache cleared first, so the
     speed-up is the group's alone: each block's prompts are new)."""
-    from lam_envs.envs.resources import resolve_backbone
+    from lam_envs.envs.resolve import resolve_backbone
 
     backbone, _ = resolve_backbone(ConversationConfig(**{k: v for k, v in kwargs.items() if k != "prompt_style"}))
     backbone.prompt_cache.clear()

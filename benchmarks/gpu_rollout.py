@@ -71,7 +71,8 @@ from lam_envs.builders.tiny import (
     train_qwen_tokenizer,
 )
 from lam_envs.envs.config import ConversationConfig
-from lam_envs.envs.resources import contexts_for, resolve_backbone, resolve_samples
+from lam_envs.envs.prompting import contexts_for
+from lam_envs.envs.resolve import resolve_backbone, resolve_samples
 
 ENV_IDS = {"latent": "lam/MMRole-Latent-v0", "token": "lam/MMRole-Token-v0"}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}

@@ -126,7 +126,7 @@ class ChatAgent:
         from lam_agents.algos import algo_spec
         from lam_agents.evaluate import model_spec
         from lam_envs.envs.config import ConversationConfig, check_action_kind, check_task
-        from lam_envs.envs.core import Setup
+        from lam_envs.envs.dynamics import Setup
 
         self.model = model
         self.env_id = env_id
@@ -214,7 +214,7 @@ class ChatAgent:
                 gives its first episode on a pinned sample, so the reply is that episode's; ``None``: fresh entropy.
         """
         from lam_agents.evaluate import ModelPolicy
-        from lam_envs.envs.core import ReplyBatch
+        from lam_envs.envs.dynamics import ReplyBatch
         from lam_envs.envs.engine import write_replies
         from lam_envs.envs.spaces import observation_space
         from lam_envs.envs.vector import batch_observations, pinned_decode_seed

@@ -21,7 +21,7 @@ def tiny_qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_latent_dir(tiny_qwen_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random (seeded, untrained) latent model with K=16 codes on :func:`tiny_qwen_dir`, saved to a directory."""
     from lam_envs.envs.config import ConversationConfig
-    from lam_envs.envs.resources import resolve_backbone
+    from lam_envs.envs.resolve import resolve_backbone
     from lam_envs.latent.model import random_latent_model
 
     backbone, _ = resolve_backbone(ConversationConfig(backbone=tiny_qwen_dir))

@@ -13,7 +13,7 @@ from lam_envs.data.real.errors import LoadReport
 from lam_envs.data.synthetic import synthetic_samples
 from lam_envs.data.synthetic.seeding import seed_code
 from lam_envs.data.types import TASKS, CharacterProfile, Sample, Split
-from lam_envs.envs import resources
+from lam_envs.envs import resolve as resources
 from lam_envs.envs.config import ConversationConfig
 from lam_envs.envs.registration import ENV_IDS, TASK_NAMES
 from lam_envs.rewards.base import DIMENSIONS, JudgeResult, Reward

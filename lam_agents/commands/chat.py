@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from lam_agents.chat import ChatAgent
     from lam_envs.data.images import ImageLoadError, open_image
     from lam_envs.envs.config import ConversationConfig
-    from lam_envs.envs.resources import resolve_reward, resolve_samples
+    from lam_envs.envs.resolve import resolve_reward, resolve_samples
 
     image = None
     if args.image is not None:

@@ -139,7 +139,7 @@ class Choice:
 
 def _path_or_object(what: str):
     """A directory (non-empty str or PathLike), ``None`` for the embedded default, or a loaded object (its kind is
-    checked where it is resolved, see ``resources.py``)."""
+    checked where it is resolved, see ``resolve.py``)."""
 
     def check(name: str, value: Any) -> Any:
         if isinstance(value, (str, os.PathLike)) and not str(value).strip():

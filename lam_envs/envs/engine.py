@@ -1,4 +1,4 @@
-"""The one decode engine: runs a policy over a :class:`~lam_envs.envs.core.ReplyBatch` until every row's reply ends.
+"""The one decode engine: runs a policy over a :class:`~lam_envs.envs.dynamics.ReplyBatch` until every row's reply ends.
 
 No judge and no autoreset: this is how evaluation, ``lam chat`` and the latent and backbone reports write replies,
 through the same token choice, masks and stopping rule as the envs' ``step``.
@@ -12,8 +12,8 @@ import torch
 
 from lam_envs.backbone import Backbone, Context
 from lam_envs.envs.config import ActionKind, ConversationConfig
-from lam_envs.envs.core import ReplyBatch, Setup
-from lam_envs.envs.resources import WorldModel
+from lam_envs.envs.dynamics import ReplyBatch, Setup
+from lam_envs.latent.protocol import WorldModel
 
 Policy = Callable[[ReplyBatch], Any]
 """Picks every row's next action: ``policy(batch) -> (B,) actions``, from ``batch.state.h`` (the context embeddings

@@ -17,7 +17,7 @@ from lam_agents.envs import make_vec_env
 from lam_agents.evaluate import answer_prompts, evaluate_run, format_scores
 from lam_envs.data.types import Sample
 from lam_envs.envs.config import ConversationConfig
-from lam_envs.envs.resources import resolve_samples
+from lam_envs.envs.resolve import resolve_samples
 from lam_envs.rewards.base import MMROLE_DIMENSIONS, JudgeResult
 
 

@@ -18,7 +18,7 @@ from lam_agents.envs import make_vec_env
 from lam_agents.evaluate import answer_dialogues, evaluate_run, format_scores
 from lam_envs.data.dialogue import dialogue_scripts
 from lam_envs.envs.config import ConversationConfig
-from lam_envs.envs.resources import resolve_samples
+from lam_envs.envs.resolve import resolve_samples
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ def env_backbone_dir(tiny_qwen_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def env_backbone(env_backbone_dir: Path) -> Backbone:
     # The same BackboneConfig the envs build from a path, so they share this loaded copy.
-    from lam_envs.envs.resources import resolve_backbone
+    from lam_envs.envs.resolve import resolve_backbone
     from lam_envs.envs.config import ConversationConfig
 
     backbone, _ = resolve_backbone(ConversationConfig(backbone=env_backbone_dir))

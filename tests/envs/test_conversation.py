@@ -15,7 +15,7 @@ import lam_envs  # noqa: F401  (registers the ids)
 from lam_envs.data.synthetic import synthetic_samples
 from lam_envs.data.types import Sample
 from lam_envs.envs.conversation import ConversationEnv
-from lam_envs.envs.core import top_p_mask
+from lam_envs.envs.dynamics import top_p_mask
 from lam_envs.rewards.base import JudgeError, JudgeResult
 
 

@@ -237,7 +237,7 @@ def test_a_failing_simulated_user_breaks_the_row_like_a_judge(env_kwargs: dict[s
 
 
 def test_a_user_simulator_config_builds_the_endpoint_client() -> None:
-    from lam_envs.envs.resources import resolve_user_simulator
+    from lam_envs.envs.resolve import resolve_user_simulator
     from lam_envs.rewards.llm import UserSimulator, UserSimulatorConfig
 
     config = UserSimulatorConfig(base_url="http://127.0.0.1:9/v1", model="sim")

@@ -24,7 +24,7 @@ SIZES = TinyQwenSizes(hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2,
 @pytest.fixture(scope="module")
 def env_kwargs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from lam_envs.envs.config import ConversationConfig
-    from lam_envs.envs.resources import resolve_backbone
+    from lam_envs.envs.resolve import resolve_backbone
     from lam_envs.latent.model import random_latent_model
 
     backbone_dir = build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("ex_qwen"), SIZES, seed=3)

@@ -35,15 +35,15 @@ from lam_envs.envs.config import (
     ConversationConfig,
     Int,
 )
-from lam_envs.envs.resources import (
-    WorldModel,
-    contexts_for,
+from lam_envs.envs.prompting import contexts_for
+from lam_envs.envs.resolve import (
     resolve_backbone,
     resolve_reward,
     resolve_samples,
     resolve_user_simulator,
     resolve_world_model,
 )
+from lam_envs.latent.protocol import WorldModel
 from lam_envs.rewards.base import JudgeError, JudgeResult, Reward, check_results
 
 logger = logging.getLogger(__name__)

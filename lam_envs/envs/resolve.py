@@ -1,4 +1,5 @@
-"""Turning an env's keyword arguments into the objects its dynamics need: backbone, world model, samples, judge.
+"""Resolving an env's keyword arguments into the objects its dynamics need: backbone, world model, samples, judge,
+simulated user.
 
 Loaded backbones, world models and rule judges are cached per process: they are frozen (or stateless) and only
 read, so every env built from the same directory shares one copy instead of loading weights again for each
@@ -9,9 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Protocol, Sequence, runtime_checkable
-
-import torch
+from typing import Any
 
 from lam_envs.backbone import Backbone, BackboneConfig
 from lam_envs.data.types import Sample, Split, Task
@@ -23,21 +22,6 @@ logger = logging.getLogger(__name__)
 _BACKBONES: dict[BackboneConfig, Backbone] = {}
 _WORLD_MODELS: dict[tuple[str, int], Any] = {}
 _RULE_JUDGES: dict[str, Reward] = {}
-
-
-@runtime_checkable
-class WorldModel(Protocol):
-    """What a latent env needs from a latent action model (``lam_envs.latent.model.LatentActionModel``)."""
-
-    config: Any  # exposes ``num_codes``
-
-    def token_logits(self, h: torch.Tensor, codes: torch.Tensor, backbone: Backbone) -> torch.Tensor:
-        """(B, d) context embeddings and (B,) codes -> (B, V) next-token logits."""
-        ...
-
-    def prior_logits(self, h: torch.Tensor) -> torch.Tensor:
-        """(B, d) context embeddings -> (B, K) policy-prior logits over codes."""
-        ...
 
 
 def default_backbone_path() -> Path:
@@ -213,11 +197,3 @@ def resolve_user_simulator(spec: Any) -> Any:
     if isinstance(spec, UserSimulatorConfig):
         return UserSimulator(spec)
     return spec
-
-
-def contexts_for(samples: Sequence[Sample], style: str, whole: bool = False) -> list:
-    """Backbone contexts (image and chat messages) for ``samples`` (``whole``: every turn, see ``sample_messages``)."""
-    from lam_envs.backbone import Context
-    from lam_envs.data.prompts import sample_messages
-
-    return [Context(s.image.load(), sample_messages(s, style, whole)) for s in samples]  # type: ignore[arg-type]
