@@ -37,9 +37,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-import math
 import os
-import re
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
@@ -49,6 +47,7 @@ import numpy as np
 
 from lam_envs.data.types import ImageLoadError, Sample, Task
 from lam_envs.rewards.base import DIMENSIONS, JudgeError, JudgeResult
+from lam_envs.rewards.llm.checks import check_endpoint
 from lam_envs.rewards.llm.client import ChatClient, ChatError, JudgeStats
 from lam_envs.rewards.llm.parsing import SCORE_MAX, ParseError, parse_pair_scores, parse_rubric_scores
 from lam_envs.rewards.llm.prompts import (
@@ -63,7 +62,6 @@ from lam_envs.tasks import task_spec
 logger = logging.getLogger(__name__)
 
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 API_KEY_NOT_STORED = "api_key_not_stored"
 """Record key marking a judge given a literal ``api_key`` (never stored); see :meth:`LLMJudgeConfig.to_record`."""
 
@@ -113,60 +111,18 @@ class LLMJudgeConfig:
     """Encoding of the image data URL."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.base_url, str) or not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"base_url must be an http(s) URL such as 'http://localhost:8000/v1', got {self.base_url!r}"
-            )
-        if self.base_url.rstrip("/").endswith("/chat/completions"):
-            raise ValueError(
-                f"base_url should stop before '/chat/completions' (the client adds it), got {self.base_url!r}"
-            )
-        if not isinstance(self.model, str) or not self.model.strip():
-            raise ValueError(f"model must name the judge model served at base_url, got {self.model!r}")
-        # The key (and whatever was passed as api_key_env, which may be a key pasted in the wrong place) is never
-        # put into a message: only its type.
+        # The key is never put into a message: only its type.
         if self.api_key is not None and not isinstance(self.api_key, str):
             raise ValueError(f"api_key must be a string or None, got a {type(self.api_key).__name__}")
-        if self.api_key_env is not None and (
-            not isinstance(self.api_key_env, str) or not _ENV_NAME.fullmatch(self.api_key_env)
-        ):
-            raise ValueError(
-                "api_key_env must be the name of an environment variable (letters, digits and '_', e.g. "
-                f"'JUDGE_API_KEY'), not the key itself; got a {type(self.api_key_env).__name__} that is not such a "
-                "name (not shown, in case it is the key)"
-            )
         if self.api_key is not None and self.api_key_env is not None:
             raise ValueError("pass api_key or api_key_env, not both (api_key_env is the one a run can record)")
-        for name in ("timeout_s", "deadline_s"):
-            value = _real(name, getattr(self, name))
-            if not (value > 0 and math.isfinite(value)):
-                raise ValueError(f"{name} must be > 0 seconds (and finite), got {value!r}")
-        for name in ("backoff_base_s", "backoff_max_s", "retry_after_max_s"):
-            value = _real(name, getattr(self, name))
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0 seconds, got {value!r}")
-        if self.backoff_max_s < self.backoff_base_s:
-            raise ValueError(
-                f"backoff_max_s ({self.backoff_max_s}) must be >= backoff_base_s ({self.backoff_base_s})"
-            )
-        counts = {"max_retries": (self.max_retries, 0), "max_parse_retries": (self.max_parse_retries, 0),
-                  "concurrency": (self.concurrency, 1), "max_tokens": (self.max_tokens, 1)}
-        for name, (value, low) in counts.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if not 0.0 <= _real("temperature", self.temperature) <= 2.0:
-            raise ValueError(f"temperature must be in [0, 2], got {self.temperature!r}")
+        check_endpoint(self, "the judge model", "JUDGE_API_KEY",
+                       {"max_retries": (self.max_retries, 0), "max_parse_retries": (self.max_parse_retries, 0),
+                        "concurrency": (self.concurrency, 1), "max_tokens": (self.max_tokens, 1)})
         if self.on_failure not in ("raise", "flag"):
             raise ValueError(f"on_failure must be 'raise' or 'flag', got {self.on_failure!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.image_max_side is not None and (
-            isinstance(self.image_max_side, bool) or not isinstance(self.image_max_side, int)
-            or self.image_max_side < 8
-        ):
-            raise ValueError(f"image_max_side must be an integer >= 8 or None, got {self.image_max_side!r}")
-        if self.image_format not in ("JPEG", "PNG"):
-            raise ValueError(f"image_format must be 'JPEG' or 'PNG', got {self.image_format!r}")
 
     def resolved_api_key(self) -> str | None:
         """The bearer token: ``api_key``, else the value of the variable ``api_key_env`` names, else ``None``.
@@ -247,13 +203,6 @@ class LLMJudgeConfig:
                 "variable and pass its name as api_key_env (`lam eval --judge-api-key-env NAME`)"
             )
         return cls(**data)
-
-
-def _real(name: str, value: Any) -> float:
-    """``value`` if it is a real number (not a bool); a ValueError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got a {type(value).__name__}")
-    return float(value)
 
 
 _ABORTED = "aborted"  # cause of pairs skipped in "raise" mode once another pair failed (never reported)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import math
 import numbers
 import os
 from dataclasses import dataclass, fields
@@ -40,7 +39,7 @@ import numpy as np
 
 from lam_envs.data.types import ImageLoadError, Sample
 from lam_envs.rewards.llm.client import ChatClient, ChatError, JudgeStats
-from lam_envs.rewards.llm.judge import _ENV_NAME, _real
+from lam_envs.rewards.llm.checks import check_endpoint
 from lam_envs.rewards.llm.prompts import build_user_messages, image_data_url
 
 logger = logging.getLogger(__name__)
@@ -90,53 +89,11 @@ class UserSimulatorConfig:
     """Encoding of the image data URL."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.base_url, str) or not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"base_url must be an http(s) URL such as 'http://localhost:8000/v1', got {self.base_url!r}"
-            )
-        if self.base_url.rstrip("/").endswith("/chat/completions"):
-            raise ValueError(
-                f"base_url should stop before '/chat/completions' (the client adds it), got {self.base_url!r}"
-            )
-        if not isinstance(self.model, str) or not self.model.strip():
-            raise ValueError(f"model must name the user model served at base_url, got {self.model!r}")
-        # Whatever was passed as api_key_env may be a key pasted in the wrong place: only its type is shown.
-        if self.api_key_env is not None and (
-            not isinstance(self.api_key_env, str) or not _ENV_NAME.fullmatch(self.api_key_env)
-        ):
-            raise ValueError(
-                "api_key_env must be the name of an environment variable (letters, digits and '_', e.g. "
-                f"'USER_SIM_API_KEY'), not the key itself; got a {type(self.api_key_env).__name__} that is not such "
-                "a name (not shown, in case it is the key)"
-            )
-        for name in ("timeout_s", "deadline_s"):
-            value = _real(name, getattr(self, name))
-            if not (value > 0 and math.isfinite(value)):
-                raise ValueError(f"{name} must be > 0 seconds (and finite), got {value!r}")
-        for name in ("backoff_base_s", "backoff_max_s", "retry_after_max_s"):
-            value = _real(name, getattr(self, name))
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0 seconds, got {value!r}")
-        if self.backoff_max_s < self.backoff_base_s:
-            raise ValueError(
-                f"backoff_max_s ({self.backoff_max_s}) must be >= backoff_base_s ({self.backoff_base_s})"
-            )
-        counts = {"max_retries": (self.max_retries, 0), "max_tokens": (self.max_tokens, 1),
-                  "max_chars": (self.max_chars, 1)}
-        for name, (value, low) in counts.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if not 0.0 <= _real("temperature", self.temperature) <= 2.0:
-            raise ValueError(f"temperature must be in [0, 2], got {self.temperature!r}")
+        check_endpoint(self, "the user model", "USER_SIM_API_KEY",
+                       {"max_retries": (self.max_retries, 0), "max_tokens": (self.max_tokens, 1),
+                        "max_chars": (self.max_chars, 1)})
         if not isinstance(self.send_image, bool):
             raise ValueError(f"send_image must be True or False, got {self.send_image!r}")
-        if self.image_max_side is not None and (
-            isinstance(self.image_max_side, bool) or not isinstance(self.image_max_side, int)
-            or self.image_max_side < 8
-        ):
-            raise ValueError(f"image_max_side must be an integer >= 8 or None, got {self.image_max_side!r}")
-        if self.image_format not in ("JPEG", "PNG"):
-            raise ValueError(f"image_format must be 'JPEG' or 'PNG', got {self.image_format!r}")
 
     def resolved_api_key(self) -> str | None:
         """The bearer token: the value of the variable ``api_key_env`` names, or ``None`` when it names none.
