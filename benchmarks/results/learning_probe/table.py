@@ -26,7 +26,7 @@ for (tag, env, algo, steps), rs in groups.items():
     dtr = [r["train_last"] - r["train_first"] for r in rs]
     dte = [r["test_id_end"] - r["test_id_start"] for r in rs if r.get("test_id_start") is not None]
     ev = [r.get("explained_variance_2nd_half") for r in rs if r.get("explained_variance_2nd_half") is not None]
-    kl = [r.get("approx_kl_2nd_half", r.get("kl_k3_2nd_half")) for r in rs]
+    kl = [k for r in rs if (k := r.get("approx_kl_2nd_half", r.get("kl_k3_2nd_half"))) is not None]
     m = lambda xs: "-" if not xs else f"{sum(xs) / len(xs):+.3f}"  # noqa: E731
     print(f"| {tag} ({steps}) | {env} | {algo} | {','.join(str(r['seed']) for r in rs)} | {m(dtr)} | {m(dte)} | "
-          f"{'-' if not ev else f'{sum(ev) / len(ev):.2f}'} | {sum(kl) / len(kl):.4f} |")
+          f"{'-' if not ev else f'{sum(ev) / len(ev):.2f}'} | {'-' if not kl else f'{sum(kl) / len(kl):.4f}'} |")
