@@ -18,11 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -31,6 +28,8 @@ import torch
 from PIL import Image
 
 from lam_envs.backbone import Backbone, BackboneConfig, Context
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
+from timing import git_commit, median_seconds  # noqa: E402
 from lam_envs.builders.tiny import build_tiny_qwen2_5_vl, default_corpus
 
 
@@ -62,29 +61,8 @@ def make_contexts(batch: int, image_size: int, text_only: bool, rng: np.random.G
     return contexts
 
 
-def timed(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int) -> float:
-    """Median wall time of ``fn`` in seconds (synchronising the GPU around each call, only here)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
-def git_commit() -> str:
-    try:
-        command = ["git", "rev-parse", "--short", "HEAD"]
-        done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=Path(__file__).parent)
-        return done.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def run(args: argparse.Namespace, backbone_dir: Path) -> list[dict[str, float]]:
@@ -94,14 +72,14 @@ def run(args: argparse.Namespace, backbone_dir: Path) -> list[dict[str, float]]:
     for batch in args.batch_sizes:
         contexts = make_contexts(batch, backbone.image_size, args.text_only, rng)
         prompt_tokens = sum(len(backbone.encode(c)) for c in contexts)
-        prefill_s = timed(lambda: backbone.prefill(contexts), backbone.device, args.prefill_repeats, 1)
+        prefill_s = median_seconds(lambda: backbone.prefill(contexts), backbone.device, args.prefill_repeats, 1)
         state = backbone.prefill(contexts)
         tokens = backbone.lm_head(state.h).argmax(-1)
 
         def one_step() -> None:
             backbone.lm_head(backbone.step(state, tokens))
 
-        step_s = timed(one_step, backbone.device, args.repeats, args.warmup)
+        step_s = median_seconds(one_step, backbone.device, args.repeats, args.warmup)
         rows.append(
             {
                 "batch": batch,

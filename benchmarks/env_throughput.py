@@ -49,11 +49,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -69,6 +66,8 @@ from lam_envs.backbone import Backbone, BackboneConfig
 from lam_envs.envs.config import ConversationConfig
 from lam_envs.envs.prompting import contexts_for
 from lam_envs.envs.resolve import resolve_samples
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
+from timing import git_commit, machine, sync  # noqa: E402
 
 ENV_IDS = {"latent": "lam/MMRole-Latent-v0", "token": "lam/MMRole-Token-v0"}
 DIALOGUE_IDS = {"latent": "lam/MMRole-Dialogue-Latent-v0", "token": "lam/MMRole-Dialogue-Token-v0"}
@@ -125,9 +124,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def rate(block: Callable[[], int], device: torch.device, repeats: int) -> float:
@@ -331,22 +327,8 @@ def run(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path, tmp: Pat
             "prompt_style": style}
 
 
-def git_commit() -> str:
-    try:
-        command = ["git", "rev-parse", "--short", "HEAD"]
-        done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=Path(__file__).parent)
-        return done.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
-def machine(device: str) -> str:
-    """The machine in one line: CPU (or GPU), core count, OS."""
-    cpu = platform.processor() or platform.machine()
-    where = f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
-    if torch.device(device).type == "cuda":
-        where = f"{torch.cuda.get_device_name(torch.device(device))}; {where}"
-    return where
 
 
 def command(argv: Sequence[str]) -> str:

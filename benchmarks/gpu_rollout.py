@@ -43,12 +43,9 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import resource
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -73,6 +70,8 @@ from lam_envs.builders.tiny import (
 from lam_envs.envs.config import ConversationConfig
 from lam_envs.envs.prompting import contexts_for
 from lam_envs.envs.resolve import resolve_backbone, resolve_samples
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
+from timing import git_commit, machine, median_seconds, sync  # noqa: E402
 
 ENV_IDS = {"latent": "lam/MMRole-Latent-v0", "token": "lam/MMRole-Token-v0"}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -211,22 +210,8 @@ def free(device: torch.device) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- timing
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
-def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median wall time of ``fn`` over ``repeats`` calls after one untimed call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 class CallTimer:
@@ -397,20 +382,8 @@ def run(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path) -> dict[
 
 
 # ------------------------------------------------------------------------------------------------- report
-def git_commit() -> str:
-    try:
-        command = ["git", "rev-parse", "--short", "HEAD"]
-        done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=Path(__file__).parent)
-        return done.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
-def machine(device: torch.device) -> str:
-    where = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}"
-    if device.type == "cuda":
-        where = f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}); {where}"
-    return where
 
 
 def report(args: argparse.Namespace, argv: Sequence[str], result: dict[str, Any]) -> None:
