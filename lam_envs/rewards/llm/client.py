@@ -263,6 +263,14 @@ class ChatClient:
         self.deadline_s = deadline_s
         self.stats = stats if stats is not None else JudgeStats()
 
+    @classmethod
+    def for_config(cls, config: Any, stats: JudgeStats) -> ChatClient:
+        """A client for an endpoint config (the judge's or the simulated user's: URL, model, key, timing, retries)."""
+        return cls(base_url=config.base_url, model=config.model, api_key=config.resolved_api_key(),
+                   timeout_s=config.timeout_s, max_retries=config.max_retries, backoff_base_s=config.backoff_base_s,
+                   backoff_max_s=config.backoff_max_s, retry_after_max_s=config.retry_after_max_s,
+                   deadline_s=config.deadline_s, stats=stats)
+
     def __repr__(self) -> str:
         return f"ChatClient(url={self.url!r}, model={self.model!r}, api_key={'***' if self._api_key else None})"
 

@@ -243,18 +243,7 @@ class LLMJudge:
         self.dimensions: tuple[str, ...] = DIMENSIONS[task]
         self.config = config
         self.stats = JudgeStats()
-        self._client = ChatClient(
-            base_url=config.base_url,
-            model=config.model,
-            api_key=config.resolved_api_key(),
-            timeout_s=config.timeout_s,
-            max_retries=config.max_retries,
-            backoff_base_s=config.backoff_base_s,
-            backoff_max_s=config.backoff_max_s,
-            retry_after_max_s=config.retry_after_max_s,
-            deadline_s=config.deadline_s,
-            stats=self.stats,
-        )
+        self._client = ChatClient.for_config(config, self.stats)
         # One child seed sequence per judged pair, spawned in submission order: the jitter schedule of each request
         # is reproducible whatever order the worker threads run in.
         self._seeds = np.random.SeedSequence(config.seed)
