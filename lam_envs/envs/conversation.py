@@ -11,6 +11,7 @@ from gymnasium import spaces
 from gymnasium.utils import EzPickle
 
 from lam_envs.envs import render as rendering
+from lam_envs.data.types import Sample
 from lam_envs.envs.config import ConversationConfig, check_action_kind, check_task
 from lam_envs.envs.dynamics import ReplyBatch, Setup
 from lam_envs.envs.spaces import observation_space, reset_info, row_observation, step_info
@@ -166,6 +167,12 @@ class ConversationEnv(gym.Env, EzPickle):
     def sample(self):
         """The sample of the current episode."""
         return self._batch.sample(0)
+
+    @property
+    def turn_sample(self) -> Sample:
+        """What the agent is answering now, as the judge will see it: the sample, or in a dialogue episode the current
+        exchange, its dialogue holding the agent's own earlier replies (``.query`` is the user turn to answer)."""
+        return self._batch.turn_sample(0)
 
     @property
     def reply(self) -> str:

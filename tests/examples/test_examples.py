@@ -40,7 +40,7 @@ def _run(script: str, args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_every_example_has_a_test() -> None:
-    tested = {"random_agent.py", "chat.py", "grpo.py", "ppo_latent.py", "latent_vs_token.py"}
+    tested = {"random_agent.py", "chat.py", "grpo.py", "ppo_latent.py", "latent_vs_token.py", "dialogue.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -55,6 +55,17 @@ def test_random_agent(env_kwargs: dict, monkeypatch: pytest.MonkeyPatch, capsys:
     assert len(ratios) == 2 and all([p.split()[0] for p in r.split(", ")] == list(MMROLE_DIMENSIONS) for r in ratios)
     _run("random_agent.py", args, monkeypatch)
     assert capsys.readouterr().out == out  # seeded: the same episodes again
+
+
+def test_dialogue(env_kwargs: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    args = ["--env", "lam/PCogAlign-Dialogue-Latent-v0", "--episodes", "2", "--env-kwargs", json.dumps(env_kwargs)]
+    _run("dialogue.py", args, monkeypatch)
+    out = capsys.readouterr().out
+    episodes = re.findall(r"^episode (\d): sample \S+, (\d) user turns$", out, re.M)
+    assert [e[0] for e in episodes] == ["0", "1"]
+    # Every user turn of each conversation is answered and judged, then the episode's return is printed.
+    assert out.count("  user: ") == out.count("agent: ") == sum(int(n) for _, n in episodes) >= 4
+    assert out.count("  return ") == 2
 
 
 @pytest.fixture(scope="module")
