@@ -14,10 +14,13 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, also from a git worktree
 
-from lam_agents.learning import LearningConfig, format_rows, run_study
+import torch  # noqa: E402
+
+from lam_agents.learning import LearningConfig, format_rows, run_study  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
