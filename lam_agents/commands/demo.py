@@ -39,7 +39,8 @@ def _quiet_console() -> Iterator[None]:
 
     from transformers.utils import logging as hf_logging
 
-    loggers = [logging.getLogger(name) for name in ("lam_agents", "lam_envs")]
+    # absl: rliable logs every bootstrap estimate at INFO.
+    loggers = [logging.getLogger(name) for name in ("lam_agents", "lam_envs", "absl")]
     levels = [lg.level for lg in loggers]
     hf_level, hf_bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     for lg in loggers:

@@ -23,3 +23,13 @@ def test_demo_trains_both_action_spaces_and_prints_start_to_end(tmp_path: Path, 
     # A second demo keeps the finished runs (resumable) and prints the same table.
     assert main(argv) == 0
     assert "| pcogalign | ppo | latent | test_id | 2 |" in capsys.readouterr().out
+
+
+def test_the_quiet_console_silences_library_info_logs_and_restores_them() -> None:
+    from lam_agents.commands.demo import _quiet_console
+
+    names = ("lam_agents", "lam_envs", "absl")  # absl: rliable logs each bootstrap estimate at INFO
+    before = [logging.getLogger(n).level for n in names]
+    with _quiet_console():
+        assert all(logging.getLogger(n).getEffectiveLevel() >= logging.WARNING for n in names)
+    assert [logging.getLogger(n).level for n in names] == before
