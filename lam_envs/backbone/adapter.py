@@ -23,14 +23,12 @@ parameters never do. ``step`` makes no host-device synchronisation: positions an
 
 from __future__ import annotations
 
-import inspect
 import logging
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch import nn
-from transformers import AutoTokenizer, DynamicCache, PreTrainedTokenizerBase
+from transformers import DynamicCache
 
 from lam_envs.backbone.cache import (
     DEFAULT_IMAGE_CACHE_BYTES,
@@ -40,101 +38,11 @@ from lam_envs.backbone.cache import (
     image_key,
 )
 from lam_envs.backbone.config import BackboneConfig, BackboneConfigError
-from lam_envs.backbone.family import VLMFamily
-from lam_envs.backbone.inputs import Context, encode_context, render_prompt
-from lam_envs.backbone.state import DecodeState, dynamic_layers, left_pad, splice_rows
+from lam_envs.backbone.inputs import Context, continuation_text, encode_context
+from lam_envs.backbone.loading import DTYPES, cache_keyword, load_checkpoint
+from lam_envs.backbone.state import DecodeState, dynamic_layers, left_pad, relaid_rows, splice_rows
 
 logger = logging.getLogger(__name__)
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-_MATCH_FIX = (
-    "config.json and the weights must describe the same model: restore the checkpoint's own config.json, or re-save "
-    "model and config together with save_pretrained"
-)
-
-
-def _load(config: BackboneConfig) -> tuple[nn.Module, VLMFamily, PreTrainedTokenizerBase]:
-    family_name = config.resolved_family()
-    path = config.checked_files()
-    common = {
-        "dtype": _DTYPES[config.dtype],
-        "local_files_only": True,
-        "use_safetensors": True,
-        "attn_implementation": config.attn_implementation,
-        # Mismatched shapes are then listed in the loading info (and refused by _check_loading_info) rather than
-        # raised as a bare RuntimeError that points at a log report.
-        "ignore_mismatched_sizes": True,
-        "output_loading_info": True,
-    }
-    if family_name == "qwen2_5_vl":
-        from transformers import Qwen2_5_VLForConditionalGeneration as model_cls
-
-        from lam_envs.backbone.qwen2_5_vl import Qwen2_5_VLFamily
-
-        family_cls: type[VLMFamily] = Qwen2_5_VLFamily
-    else:
-        from transformers import LlavaForConditionalGeneration as model_cls  # type: ignore[assignment]
-
-        from lam_envs.backbone.llava import LlavaFamily
-
-        family_cls = LlavaFamily
-    try:
-        model, info = model_cls.from_pretrained(path, **common)
-    except (torch.OutOfMemoryError, MemoryError):
-        raise  # the checkpoint may be fine; the machine is not
-    except Exception as exc:  # noqa: BLE001 - config classes and loaders raise unrelated types for one bad file
-        # The files passed checked_files, so what is left is config.json disagreeing with the weights or with itself.
-        raise BackboneConfigError(
-            f"transformers could not build the model from {path} ({type(exc).__name__}: {exc}); {_MATCH_FIX}"
-        ) from None
-    _check_loading_info(path, info)
-    model.to(config.device)
-    model.eval()
-    model.requires_grad_(False)
-    family = family_cls(model, path, config.image_size)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise BackboneConfigError(f"no usable tokenizer in {path} ({exc}); save one next to the weights") from None
-    vocab = model.get_output_embeddings().out_features
-    if not 2 <= len(tokenizer) <= vocab:
-        raise BackboneConfigError(
-            f"the tokenizer in {path} has {len(tokenizer)} tokens but the model's LM head has {vocab} outputs; save "
-            "the tokenizer these weights were trained with next to them (tokenizer.save_pretrained(path))"
-        )
-    return model, family, tokenizer
-
-
-def _check_loading_info(path: Path, info: dict[str, Any]) -> None:
-    """Raise if transformers had to leave out or re-initialise any tensor: a frozen backbone with random parts
-    decodes plausible-looking nonsense, so every parameter must come from the file."""
-    shapes = [
-        f"{key} {list(stored)} (config says {list(wanted)})"
-        for key, stored, wanted in info.get("mismatched_keys") or ()
-    ]
-    found = {
-        "missing": sorted(info.get("missing_keys") or ()),
-        "unexpected": sorted(info.get("unexpected_keys") or ()),
-        "wrong shape": sorted(shapes),
-    }
-    problems = {label: keys for label, keys in found.items() if keys}
-    if problems or info.get("error_msgs"):
-        detail = "; ".join(f"{label} {keys[:5]}" + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
-                           for label, keys in problems.items()) or "; ".join(map(str, info["error_msgs"]))
-        raise BackboneConfigError(
-            f"the weights in {path} do not match its config.json: {detail}; {_MATCH_FIX}"
-        )
-
-
-def cache_keyword(model: nn.Module) -> str:
-    """The keyword a transformers text model takes its KV cache under: ``cache`` (5.24 and newer) or
-    ``past_key_values`` (older 5.x, which 5.24 deprecates and 5.40 removes).
-
-    Asked of the model's own ``forward`` signature, so every release in the allowed range gets the keyword it wants
-    and no deprecation warning.
-    """
-    parameters = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in parameters else "past_key_values"
 
 class Backbone:
     """A frozen Hugging Face VLM driven for batched incremental decoding.
@@ -149,7 +57,7 @@ class Backbone:
     def __init__(self, config: BackboneConfig) -> None:
         self.config = config
         self._family_name = config.resolved_family()
-        self.model, self.family, self.tokenizer = _load(config)
+        self.model, self.family, self.tokenizer = load_checkpoint(config)
         self._text_model = self.family.text_model
         self._cache_kw = cache_keyword(self._text_model)
         self._embed = self.model.get_input_embeddings()
@@ -162,7 +70,7 @@ class Backbone:
                 "(sliding-window caches cannot be spliced row by row); disable use_sliding_window in config.json"
             )
         self.device = torch.device(config.device)
-        self.dtype = _DTYPES[config.dtype]
+        self.dtype = DTYPES[config.dtype]
         self.pad_token_id: int = self._resolve_pad_id()
         self.eos_token_id: int = self._resolve_eos_id()
         self.image_cache: BoundedCache[tuple[torch.Tensor, dict[str, torch.Tensor]]] = BoundedCache(
@@ -260,19 +168,8 @@ class Backbone:
             ValueError: if ``after`` does not continue ``before`` with an assistant turn, or the chat template
                 rewrites earlier turns (the prompt of ``after`` does not start with that of ``before`` and the reply).
         """
-        n = len(before.messages)
-        if after.messages[:n] != before.messages or len(after.messages) <= n + 1 or after.messages[n][0] != "assistant":
-            raise ValueError("`after` must be `before`'s conversation followed by an assistant turn and a user turn")
-        marker = self.family.image_marker
-        head, full = render_prompt(before, self.tokenizer, marker), render_prompt(after, self.tokenizer, marker)
-        reply = after.messages[n][1]
-        if not full.startswith(head + reply):
-            raise ValueError(
-                "the chat template renders the next exchange's prompt differently from the current one followed by "
-                "the reply (it rewrites earlier turns), so the conversation cannot be continued in the KV cache; use "
-                "single-reply episodes (dialogue=False) with this backbone"
-            )
-        ids: list[int] = self.tokenizer(full[len(head) + len(reply):], add_special_tokens=False)["input_ids"]
+        text = continuation_text(before, after, self.tokenizer, self.family.image_marker)
+        ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         if self.family.image_token_id in ids:
             raise ValueError("a later turn holds image placeholder text; remove it from the dialogue")
         if reply_ids and int(reply_ids[-1]) == self.eos_token_id and ids and ids[0] == self.eos_token_id:
@@ -415,7 +312,7 @@ class Backbone:
             fresh = self._prefill_batch([rows[i] for i in picks], [contexts[i] for i in picks],
                                         [image_keys[i] for i in picks])
             for j, (key, i) in enumerate(zip(missing, picks)):
-                entries[key] = _prompt_row(fresh, j, len(rows[i]))
+                entries[key] = PromptRow.of(fresh, j, len(rows[i]))
                 if store:
                     self.prompt_cache.put(key, entries[key])
         distinct = list(first)
@@ -492,10 +389,16 @@ class Backbone:
         return h.clone(), target.to(self.device), mask.to(self.device)
 
     # ----------------------------------------------------------------------------------------------- decoding
-    def _step_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
-        # A ready 4-D mask for one query per row: transformers then skips its own mask building, which checks
-        # `mask.all()` on the host (a device sync per token).
+    def _query_mask(self, attention_mask: torch.Tensor, m: int = 1) -> torch.Tensor:
+        # A ready 4-D mask for the last m columns as queries: transformers then skips its own mask building, which
+        # checks `mask.all()` on the host (a device sync per token). Key column j is visible to query q if it holds
+        # one of the row's tokens and is not in q's future.
+        length = attention_mask.shape[1]
         visible = attention_mask.bool()[:, None, None, :]
+        if m > 1:
+            columns = torch.arange(length, device=attention_mask.device)
+            queries = torch.arange(length - m, length, device=attention_mask.device)
+            visible = visible & (columns[None, :] <= queries[:, None])[None, None]
         if self.config.attn_implementation == "sdpa":
             return visible
         zero = torch.zeros((), dtype=self.dtype, device=visible.device)
@@ -520,7 +423,7 @@ class Backbone:
             state.attention_mask = torch.cat([state.attention_mask, ones], dim=1)
             out = self._text_model(
                 inputs_embeds=embeds,
-                attention_mask=self._step_mask(state.attention_mask),
+                attention_mask=self._query_mask(state.attention_mask),
                 position_ids=self.family.step_positions(state.next_pos),
                 use_cache=True,
                 **{self._cache_kw: state.cache},
@@ -547,13 +450,9 @@ class Backbone:
         Returns:
             ``state``, for chaining; ``state.h[rows]`` holds the new rows' context embeddings.
         """
-        rows = list(rows)
-        if len(rows) != len(contexts):
-            raise ValueError(f"got {len(rows)} rows but {len(contexts)} contexts; pass one context per row")
+        rows = _checked_rows(state, rows, len(contexts), "contexts", "context")
         if not rows:
             return state
-        if len(set(rows)) != len(rows) or not all(0 <= r < state.batch_size for r in rows):
-            raise ValueError(f"rows={rows} must be distinct indices in [0, {state.batch_size})")
         fresh = self.prefill(contexts, share=share)
         index = torch.tensor(rows, dtype=torch.long, device=self.device)
         with torch.inference_mode():
@@ -578,13 +477,9 @@ class Backbone:
         Returns:
             ``state``, for chaining; ``state.h[rows]`` holds the context embeddings after the new tokens.
         """
-        rows = list(rows)
-        if len(rows) != len(tokens):
-            raise ValueError(f"got {len(rows)} rows but {len(tokens)} token lists; pass one list per row")
+        rows = _checked_rows(state, rows, len(tokens), "token lists", "list")
         if not rows:
             return state
-        if len(set(rows)) != len(rows) or not all(0 <= r < state.batch_size for r in rows):
-            raise ValueError(f"rows={rows} must be distinct indices in [0, {state.batch_size})")
         if any(len(t) == 0 for t in tokens):
             raise ValueError("every row needs at least one token to append")
         n, m = len(rows), max(len(t) for t in tokens)
@@ -602,15 +497,7 @@ class Backbone:
             for i, layer in enumerate(layers):
                 sub.update(layer.keys.index_select(0, index), layer.values.index_select(0, index), i)
             history = state.attention_mask.index_select(0, index)
-            mask = torch.cat([history, block], dim=1)
-            # Key column j is visible to new token q if it holds one of the row's tokens and is not in q's future.
-            length = history.shape[1]
-            columns, queries = torch.arange(length + m, device=self.device), torch.arange(m, device=self.device)
-            causal = columns[None, :] <= (length + queries)[:, None]
-            visible = (mask.bool()[:, None, :] & causal[None])[:, None]
-            if self.config.attn_implementation != "sdpa":
-                zero = torch.zeros((), dtype=self.dtype, device=self.device)
-                visible = torch.where(visible, zero, torch.finfo(self.dtype).min)
+            visible = self._query_mask(torch.cat([history, block], dim=1), m)
             positions = state.next_pos.index_select(0, index)[:, None] + (block.cumsum(dim=1) - 1).clamp(min=0)
             out = self._text_model(
                 inputs_embeds=self._embed(ids),
@@ -619,34 +506,18 @@ class Backbone:
                 use_cache=True,
                 **{self._cache_kw: sub},
             )
-            # Each extended row on its own: its history columns, then its new tokens, left-padded to the longest.
-            counts = [int(c) for c in history.sum(dim=1).tolist()]
-            spans = [(length - c, length, length + m - len(t)) for c, t in zip(counts, tokens)]
-            own = [c + len(t) for c, t in zip(counts, tokens)]
-            width = max(own)
-
-            def relaid(x: torch.Tensor) -> torch.Tensor:
-                parts = [torch.cat([x[j : j + 1, :, a:b], x[j : j + 1, :, c:]], dim=2) for j, (a, b, c) in enumerate(spans)]
-                return torch.cat([left_pad(part, width, dim=2) for part in parts])
-
-            fresh_cache = DynamicCache(config=self._text_model.config)
-            for i, layer in enumerate(sub.layers):
-                fresh_cache.update(relaid(layer.keys), relaid(layer.values), i)
-            fresh_mask = torch.zeros((n, width), dtype=torch.long, device=self.device)
-            for j, size in enumerate(own):
-                fresh_mask[j, width - size:] = 1
-            fresh = DecodeState(cache=fresh_cache, attention_mask=fresh_mask,
-                                next_pos=state.next_pos.index_select(0, index) + block.sum(dim=1),
-                                h=out.last_hidden_state[:, -1])
+            fresh = relaid_rows(sub, history, block, state.next_pos.index_select(0, index), out.last_hidden_state[:, -1],
+                                DynamicCache(config=self._text_model.config))
             splice_rows(state, index, fresh)
         state.h = state.h.index_copy(0, index, fresh.h.clone())
         return state
 
 
-def _prompt_row(state: DecodeState, row: int, length: int) -> PromptRow:
-    """Row ``row`` of a freshly prefilled ``state`` without its left padding (``length`` real tokens), as copies."""
-    layers = state.cache.layers
-    with torch.inference_mode():
-        keys = [layer.keys[row : row + 1, :, -length:].clone() for layer in layers]
-        values = [layer.values[row : row + 1, :, -length:].clone() for layer in layers]
-        return PromptRow(keys, values, state.next_pos[row : row + 1].clone(), state.h[row : row + 1].clone())
+def _checked_rows(state: DecodeState, rows: Sequence[int], given: int, what: str, one: str) -> list[int]:
+    """``rows`` as a list, checked: one of ``given`` items each, distinct, inside the batch."""
+    rows = list(rows)
+    if len(rows) != given:
+        raise ValueError(f"got {len(rows)} rows but {given} {what}; pass one {one} per row")
+    if len(set(rows)) != len(rows) or not all(0 <= r < state.batch_size for r in rows):
+        raise ValueError(f"rows={rows} must be distinct indices in [0, {state.batch_size})")
+    return rows

@@ -138,3 +138,13 @@ class PromptRow:
     def length(self) -> int:
         """L, the prompt's token count."""
         return int(self.keys[0].shape[2])
+
+    @classmethod
+    def of(cls, state: Any, row: int, length: int) -> PromptRow:
+        """Row ``row`` of a freshly prefilled ``DecodeState`` without its left padding (``length`` real tokens), as
+        copies."""
+        layers = state.cache.layers
+        with torch.inference_mode():
+            keys = [layer.keys[row : row + 1, :, -length:].clone() for layer in layers]
+            values = [layer.values[row : row + 1, :, -length:].clone() for layer in layers]
+            return cls(keys, values, state.next_pos[row : row + 1].clone(), state.h[row : row + 1].clone())

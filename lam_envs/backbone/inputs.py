@@ -111,3 +111,27 @@ def encode_context(
         return ids
     at = ids.index(image_token_id)
     return ids[:at] + [image_token_id] * num_image_tokens + ids[at + 1 :]
+
+
+def continuation_text(before: Context, after: Context, tokenizer: PreTrainedTokenizerBase, image_marker: str) -> str:
+    """The prompt text that takes ``before``'s prompt plus the reply (``after``'s assistant turn at the end of
+    ``before``'s messages) to ``after``'s prompt: the end of the assistant turn, the next user turns and the assistant
+    generation prompt.
+
+    Raises:
+        ValueError: if ``after`` does not continue ``before`` with an assistant turn and a user turn, or the chat
+            template rewrites earlier turns (``after``'s prompt does not start with ``before``'s and the reply).
+    """
+    n = len(before.messages)
+    if after.messages[:n] != before.messages or len(after.messages) <= n + 1 or after.messages[n][0] != "assistant":
+        raise ValueError("`after` must be `before`'s conversation followed by an assistant turn and a user turn")
+    head, full = render_prompt(before, tokenizer, image_marker), render_prompt(after, tokenizer, image_marker)
+    reply = after.messages[n][1]
+    if not full.startswith(head + reply):
+        raise ValueError(
+            "the chat template renders the next exchange's prompt differently from the current one followed by the "
+            "reply (it rewrites earlier turns), so the conversation cannot be continued in the KV cache; use "
+            "single-reply episodes (dialogue=False) with this backbone"
+        )
+    return full[len(head) + len(reply):]
+

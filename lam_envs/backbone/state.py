@@ -103,3 +103,37 @@ def _trim_dead_columns(state: DecodeState, layers: list[DynamicLayer]) -> None:
         layer.keys = layer.keys[:, :, first:].contiguous()
         layer.values = layer.values[:, :, first:].contiguous()
     state.attention_mask = state.attention_mask[:, first:].contiguous()
+
+
+def relaid_rows(sub: DynamicCache, history: torch.Tensor, block: torch.Tensor, next_pos: torch.Tensor, h: torch.Tensor,
+                out: DynamicCache) -> DecodeState:
+    """Rows that were extended in a cache of their own (``sub``: their L history columns, then m new ones), each laid
+    out as one contiguous run (its own history columns, then its own new tokens) and left-padded to the longest, for
+    :func:`splice_rows`.
+
+    Args:
+        sub: The extended rows' cache, (n, heads, L + m, head_dim) per layer.
+        history: (n, L) their attention mask before the new tokens.
+        block: (n, m) 1 where a new column holds one of the row's new tokens (left-padded within the block).
+        next_pos: (n,) their next positions before the new tokens.
+        h: (n, d) their context embeddings after the new tokens.
+        out: An empty cache to fill.
+    """
+    length, m = history.shape[1], block.shape[1]
+    counts = [int(c) for c in history.sum(dim=1).tolist()]
+    new = [int(c) for c in block.sum(dim=1).tolist()]
+    own = [c + t for c, t in zip(counts, new)]
+    width = max(own)
+
+    def relaid(x: torch.Tensor) -> torch.Tensor:
+        parts = [torch.cat([x[j : j + 1, :, length - c : length], x[j : j + 1, :, length + m - t :]], dim=2)
+                 for j, (c, t) in enumerate(zip(counts, new))]
+        return torch.cat([left_pad(part, width, dim=2) for part in parts])
+
+    for i, layer in enumerate(dynamic_layers(sub)):
+        out.update(relaid(layer.keys), relaid(layer.values), i)
+    mask = torch.zeros((len(own), width), dtype=torch.long, device=history.device)
+    for j, size in enumerate(own):
+        mask[j, width - size :] = 1
+    return DecodeState(cache=out, attention_mask=mask, next_pos=next_pos + block.sum(dim=1), h=h)
+

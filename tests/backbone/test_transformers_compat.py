@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from lam_envs.backbone import Backbone, Context
-from lam_envs.backbone.adapter import cache_keyword
+from lam_envs.backbone.loading import cache_keyword
 
 
 class _OldStyle(nn.Module):
