@@ -126,7 +126,7 @@ class ChatAgent:
         from lam_agents.algos import algo_spec
         from lam_agents.evaluate import model_spec
         from lam_envs.envs.config import ConversationConfig, check_action_kind, check_task
-        from lam_envs.envs.dynamics import Setup
+        from lam_envs.envs.setup import Setup
 
         self.model = model
         self.env_id = env_id

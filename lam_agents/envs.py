@@ -7,7 +7,7 @@ from typing import Any
 
 import lam_envs  # noqa: F401  (registers the lam/ ids)
 from lam_agents.vec_env import ConversationVecEnv
-from lam_envs.envs.dynamics import EnvParts
+from lam_envs.envs.setup import EnvParts
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 __all__ = ["ConversationVecEnv", "EnvParts", "EnvSettingsError", "env_parts", "inner_env", "make_vec_env"]
@@ -78,5 +78,5 @@ def inner_env(venv: VecEnv) -> ConversationVecEnv:
 
 def env_parts(venv: VecEnv) -> EnvParts:
     """``inner_env(venv).parts``: the frozen backbone, world model and samples behind ``venv`` (see
-    :class:`~lam_envs.envs.dynamics.EnvParts`; behind Ray workers they are loaded once more in this process)."""
+    :class:`~lam_envs.envs.setup.EnvParts`; behind Ray workers they are loaded once more in this process)."""
     return inner_env(venv).parts

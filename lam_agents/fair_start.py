@@ -39,7 +39,7 @@ from torch import nn
 
 from lam_agents.algos import AlgoSpec, algo_spec
 from lam_agents.envs import inner_env
-from lam_envs.envs.dynamics import EnvParts
+from lam_envs.envs.setup import EnvParts
 
 logger = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from gymnasium.vector.utils import batch_space
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from lam_agents.vec_env import row_info
-from lam_envs.envs.dynamics import EnvParts
+from lam_envs.envs.setup import EnvParts
 
 logger = logging.getLogger(__name__)
 
@@ -300,11 +300,11 @@ class RayVecEnv(VecEnv):
     @property
     def parts(self) -> EnvParts:
         """The frozen backbone, world model and samples of the workers' env (see
-        :class:`~lam_envs.envs.dynamics.EnvParts`), loaded once more in this process, read-only, on first use (the
+        :class:`~lam_envs.envs.setup.EnvParts`), loaded once more in this process, read-only, on first use (the
         fair start copies the prior or LM head from them); the workers' own copies never leave them."""
         if self._parts is None:
             from lam_envs.envs.config import ConversationConfig, check_action_kind, check_task
-            from lam_envs.envs.dynamics import Setup
+            from lam_envs.envs.setup import Setup
             from lam_envs.envs.resolve import resolve_samples
 
             kwargs = {**gym.spec(self.env_id).kwargs, **self.env_kwargs}

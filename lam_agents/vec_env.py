@@ -19,7 +19,7 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-from lam_envs.envs.dynamics import EnvParts
+from lam_envs.envs.setup import EnvParts
 from lam_envs.envs.vector import ConversationVectorEnv
 
 
@@ -75,7 +75,7 @@ class ConversationVecEnv(VecEnv):
 
     @property
     def parts(self) -> EnvParts:
-        """The frozen backbone, world model and samples behind the env (see :class:`~lam_envs.envs.dynamics.EnvParts`)."""
+        """The frozen backbone, world model and samples behind the env (see :class:`~lam_envs.envs.setup.EnvParts`)."""
         return self.venv.parts
 
     @classmethod

@@ -13,7 +13,8 @@ from gymnasium.utils import EzPickle
 from lam_envs.envs import render as rendering
 from lam_envs.data.types import Sample
 from lam_envs.envs.config import ConversationConfig, check_action_kind, check_task
-from lam_envs.envs.dynamics import ReplyBatch, Setup
+from lam_envs.envs.dynamics import ReplyBatch
+from lam_envs.envs.setup import Setup
 from lam_envs.envs.spaces import observation_space, reset_info, row_observation, step_info
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ import torch
 
 from lam_envs.backbone import Backbone, Context
 from lam_envs.envs.config import ActionKind, ConversationConfig
-from lam_envs.envs.dynamics import ReplyBatch, Setup
+from lam_envs.envs.dynamics import ReplyBatch
+from lam_envs.envs.setup import Setup
 from lam_envs.latent.protocol import WorldModel
 
 Policy = Callable[[ReplyBatch], Any]

@@ -15,7 +15,8 @@ from gymnasium import spaces
 from PIL import Image
 
 from lam_envs.data.types import Sample
-from lam_envs.envs.dynamics import ReplyBatch, Setup, StepResult
+from lam_envs.envs.dynamics import ReplyBatch, StepResult
+from lam_envs.envs.setup import Setup
 
 
 def observation_space(setup: Setup) -> spaces.Space:

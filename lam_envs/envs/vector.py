@@ -20,7 +20,8 @@ from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 from lam_envs.envs import render as rendering
 from lam_envs.envs.config import ConversationConfig, Int, check_action_kind, check_task
 from lam_envs.envs.conversation import SEED_HIGH, check_options
-from lam_envs.envs.dynamics import EnvParts, ReplyBatch, Setup, generator_from_state
+from lam_envs.envs.dynamics import ReplyBatch, generator_from_state
+from lam_envs.envs.setup import EnvParts, Setup
 from lam_envs.envs.spaces import embedding_observations, observation_space, reset_info, row_observation, step_info
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class ConversationVectorEnv(VectorEnv):
     episodes). An exception in the shared backbone step breaks every row.
 
     What agents read of it: ``task``, ``action_kind``, ``num_envs``, ``num_samples``, ``max_reply_tokens`` and
-    ``parts`` (the frozen backbone, world model and samples, an :class:`~lam_envs.envs.dynamics.EnvParts`); the SB3 and
+    ``parts`` (the frozen backbone, world model and samples, an :class:`~lam_envs.envs.setup.EnvParts`); the SB3 and
     Ray adapters of ``lam_agents`` offer the same names.
 
     Args:

@@ -15,7 +15,8 @@ from lam_envs.backbone import Backbone, Context
 from lam_envs.backbone.generate import greedy_token_ids
 from lam_envs.data.prompts import sample_messages
 from lam_envs.data.synthetic import synthetic_samples
-from lam_envs.envs.dynamics import ReplyBatch, Setup
+from lam_envs.envs.dynamics import ReplyBatch
+from lam_envs.envs.setup import Setup
 from lam_envs.envs.engine import lm_head_argmax, prior_argmax, write_replies
 from lam_envs.envs.resolve import resolve_world_model
 from lam_envs.latent.report import prior_replies
