@@ -4,6 +4,7 @@ timeouts and backoff, counts, temperature, image encoding. Every error names the
 from __future__ import annotations
 
 import math
+import os
 import re
 from typing import Any, Mapping
 
@@ -67,3 +68,19 @@ def check_endpoint(config: Any, served: str, key_example: str, counts: Mapping[s
         raise ValueError(f"image_max_side must be an integer >= 8 or None, got {side!r}")
     if config.image_format not in ("JPEG", "PNG"):
         raise ValueError(f"image_format must be 'JPEG' or 'PNG', got {config.image_format!r}")
+
+
+def key_from_env(name: str, whose: str, built: str) -> str:
+    """The value of environment variable ``name`` (an endpoint's bearer token).
+
+    Raises:
+        ValueError: if it is not set or is empty, naming the variable and what to export (never a value).
+    """
+    value = os.environ.get(name)
+    if not value:
+        raise ValueError(
+            f"api_key_env={name!r}, but that environment variable is not set (or is empty); "
+            f"export {name}=<{whose}> before building {built}"
+        )
+    return value
+

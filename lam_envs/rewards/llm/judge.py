@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
@@ -47,7 +46,7 @@ import numpy as np
 
 from lam_envs.data.types import ImageLoadError, Sample, Task
 from lam_envs.rewards.base import DIMENSIONS, JudgeError, JudgeResult
-from lam_envs.rewards.llm.checks import check_endpoint
+from lam_envs.rewards.llm.checks import check_endpoint, key_from_env
 from lam_envs.rewards.llm.client import ChatClient, ChatError, JudgeStats
 from lam_envs.rewards.llm.parsing import SCORE_MAX, ParseError, parse_pair_scores, parse_rubric_scores
 from lam_envs.rewards.llm.prompts import (
@@ -132,13 +131,7 @@ class LLMJudgeConfig:
         """
         if self.api_key_env is None:
             return self.api_key
-        value = os.environ.get(self.api_key_env)
-        if not value:
-            raise ValueError(
-                f"api_key_env={self.api_key_env!r}, but that environment variable is not set (or is empty); "
-                f"export {self.api_key_env}=<the judge's key> before building the judge"
-            )
-        return value
+        return key_from_env(self.api_key_env, "the judge's key", "the judge")
 
     def to_record(self) -> dict[str, Any]:
         """The settings as a JSON-safe dict for run files and logs, without any secret.

@@ -31,7 +31,6 @@ from __future__ import annotations
 import difflib
 import logging
 import numbers
-import os
 from dataclasses import dataclass, fields
 from typing import Any, Literal, Mapping
 
@@ -39,7 +38,7 @@ import numpy as np
 
 from lam_envs.data.types import ImageLoadError, Sample
 from lam_envs.rewards.llm.client import ChatClient, ChatError, JudgeStats
-from lam_envs.rewards.llm.checks import check_endpoint
+from lam_envs.rewards.llm.checks import check_endpoint, key_from_env
 from lam_envs.rewards.llm.prompts import build_user_messages, image_data_url
 
 logger = logging.getLogger(__name__)
@@ -103,13 +102,7 @@ class UserSimulatorConfig:
         """
         if self.api_key_env is None:
             return None
-        value = os.environ.get(self.api_key_env)
-        if not value:
-            raise ValueError(
-                f"api_key_env={self.api_key_env!r}, but that environment variable is not set (or is empty); "
-                f"export {self.api_key_env}=<the user model's key> before building the simulator"
-            )
-        return value
+        return key_from_env(self.api_key_env, "the user model's key", "the simulator")
 
     def to_record(self) -> dict[str, Any]:
         """The settings as a JSON-safe dict for run files and logs (it holds no secret: the key is never stored)."""
