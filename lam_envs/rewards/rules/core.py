@@ -12,10 +12,10 @@ from __future__ import annotations
 import abc
 import logging
 from dataclasses import dataclass
-from typing import Generic, Iterable, Sequence, TypeVar
+from typing import Generic, Iterable, Protocol, Sequence, TypeVar
 
 from lam_envs.data.types import Sample, Task
-from lam_envs.rewards.base import JudgeResult
+from lam_envs.rewards.base import DIMENSIONS, JudgeResult
 from lam_envs.rewards.rules.facts import SCENE_WORDS, FactCheck, scene_slots
 from lam_envs.rewards.rules.text import (
     FUNCTION_WORDS,
@@ -121,14 +121,29 @@ def false_fact_factor(n_false: int, n_false_ref: int) -> float:
     return 1.0 if excess <= 0 else max(0.2, 1.0 - 0.12 * excess)
 
 
-def shared_multiplier(
-    cand: TextStats, ref: TextStats, fluency: float, fluency_ref: float
-) -> tuple[float, float, float]:
-    """The three text-only multipliers: (length window, repetition, fluency gate)."""
+class TextFeatures(Protocol):
+    """What every judge's per-text features hold (each judge adds its task's own)."""
+
+    @property
+    def stats(self) -> TextStats: ...
+
+    @property
+    def fluency(self) -> float: ...
+
+    @property
+    def density(self) -> float:
+        """Share of tokens that are the task's persona or situation words."""
+        ...
+
+
+def shared_multiplier(cand: TextFeatures, ref: TextFeatures) -> float:
+    """The multipliers every task applies, as one product: length window x repetition x fluency gate x lexicon
+    stuffing. A judge multiplies in its task's own (a signature phrase said too often, false scene claims)."""
     return (
-        length_factor(cand.n, ref.n),
-        repetition_factor(cand.repetition, ref.repetition),
-        fluency_gate(fluency, fluency_ref),
+        length_factor(cand.stats.n, ref.stats.n)
+        * repetition_factor(cand.stats.repetition, ref.stats.repetition)
+        * fluency_gate(cand.fluency, ref.fluency)
+        * stuffing_factor(cand.density, ref.density)
     )
 
 
@@ -139,9 +154,11 @@ F = TypeVar("F")  # a judge's per-text features
 class RuleJudge(abc.ABC, Generic[C, F]):
     """Base of the rule-based judges: batching, per-sample caching and the failure path.
 
-    Subclasses implement :meth:`_context` (what a sample fixes: persona lexicons, scene, expected answer; built
-    once per sample and cached), :meth:`_features` (one text read against a context) and :meth:`_dimensions`
-    (candidate features vs reference features -> 0-10 score per dimension).
+    Subclasses set :attr:`task` (the dimensions are its registry entry's, in order) and implement
+    :meth:`_slot_groups` (the task's swappable words), :meth:`_context` (what a sample fixes: persona lexicons,
+    scene, expected answer; built once per sample and cached), :meth:`_features` (one text read against a context)
+    and :meth:`_dimensions` (candidate features vs reference features -> 0-10 score per dimension). They take the
+    arguments below.
 
     Args:
         corpus: texts of the task's language (e.g. every synthetic reference and dialogue turn); their words and
@@ -150,18 +167,21 @@ class RuleJudge(abc.ABC, Generic[C, F]):
     """
 
     task: Task
-    dimensions: tuple[str, ...]
 
     def __init__(self, corpus: Iterable[str] = ()) -> None:
         texts = list(corpus)
-        self.slots: dict[str, str] = {**scene_slots(), **self._slot_words()}
+        self.dimensions: tuple[str, ...] = DIMENSIONS[self.task]
+        self.slots: dict[str, str] = scene_slots()
+        for slot, words in self._slot_groups():
+            self.slots.update(dict.fromkeys(words, slot))
         self._vocabulary = frozenset(text_vocabulary(texts) | SCENE_WORDS | set(self.slots))
         self._bigrams = frozenset(text_bigrams(texts, self.slots))
         self._contexts: dict[Sample, tuple[C, F, dict[str, float]]] = {}
 
     @abc.abstractmethod
-    def _slot_words(self) -> dict[str, str]:
-        """Words the task's templates swap freely (persona lexicons...), mapped to their slot name."""
+    def _slot_groups(self) -> Iterable[tuple[str, Iterable[str]]]:
+        """``(slot name, words)``: words the task's templates swap freely (persona lexicons...), by slot. A word of
+        several groups takes the last group's slot (and a task's slot wins over a scene slot)."""
 
     @abc.abstractmethod
     def _context(self, sample: Sample) -> C:

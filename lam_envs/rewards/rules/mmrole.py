@@ -8,13 +8,13 @@ The sample's reference is scored by the same rules, so :attr:`JudgeResult.ratio`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 from lam_envs.data.scenes import COLORS, LOCATIONS, SHAPES, Scene
 from lam_envs.data.synthetic.grammar import NUMBER_WORDS
 from lam_envs.data.synthetic.questions import Question, answer_words, content_words, parse_question
 from lam_envs.data.synthetic.roster import CHARACTERS, character
 from lam_envs.data.types import CharacterProfile, Sample, Task
-from lam_envs.rewards.base import MMROLE_DIMENSIONS
 from lam_envs.rewards.rules.core import (
     Lexicon,
     LexiconHits,
@@ -25,7 +25,6 @@ from lam_envs.rewards.rules.core import (
     query_keywords,
     repeat_factor,
     shared_multiplier,
-    stuffing_factor,
     to_scores,
 )
 from lam_envs.rewards.rules.facts import FactCheck, extract_mentions
@@ -125,22 +124,17 @@ class MMRoleRuleJudge(RuleJudge[MMRoleContext, MMRoleFeatures]):
       minus 0.5 per marker or catchphrase of another character.
 
     Shared multiplier: length window (0.5-2x the reference), repeated n-grams, fluency gate, persona-word density,
-    catchphrase repeats, many false scene claims. An empty reply scores 0 everywhere.
-
-    Args:
-        corpus: texts of the task's language for fluency (see :class:`~lam_envs.rewards.rules.core.RuleJudge`).
+    catchphrase repeats, many false scene claims. An empty reply scores 0 everywhere. Constructed like every rule
+    judge (see :class:`~lam_envs.rewards.rules.core.RuleJudge`).
     """
 
     task: Task = "mmrole"
-    dimensions: tuple[str, ...] = MMROLE_DIMENSIONS
 
-    def _slot_words(self) -> dict[str, str]:
-        slots: dict[str, str] = {}
+    def _slot_groups(self) -> Iterator[tuple[str, Iterable[str]]]:
         for spec in CHARACTERS:
-            slots.update(dict.fromkeys(spec.personality_words, "<personality>"))
-            slots.update(dict.fromkeys(spec.knowledge_words, "<knowledge>"))
-            slots.update(dict.fromkeys(spec.tone_markers, "<tone>"))
-        return slots
+            yield "<personality>", spec.personality_words
+            yield "<knowledge>", spec.knowledge_words
+            yield "<tone>", spec.tone_markers
 
     def _context(self, sample: Sample) -> MMRoleContext:
         persona = sample.persona
@@ -219,12 +213,8 @@ class MMRoleRuleJudge(RuleJudge[MMRoleContext, MMRoleFeatures]):
             knowledge,
             tone,
         )
-        length, repetition, gate = shared_multiplier(cand.stats, ref.stats, cand.fluency, ref.fluency)
         multiplier = (
-            length
-            * repetition
-            * gate
-            * stuffing_factor(cand.density, ref.density)
+            shared_multiplier(cand, ref)
             * repeat_factor(cand.catchphrase, ref.catchphrase)
             * false_fact_factor(cand.facts.n_false, ref.facts.n_false)
         )

@@ -8,13 +8,13 @@ is scored by the same rules, so :attr:`JudgeResult.ratio` is the paper's score r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 from lam_envs.data.scenes import Scene
 from lam_envs.data.synthetic.questions import content_words
 from lam_envs.data.synthetic.roster import INDIVIDUALS
 from lam_envs.data.synthetic.situations import SITUATIONS, situation_for
 from lam_envs.data.types import Sample, Task, UserProfile
-from lam_envs.rewards.base import PCOGALIGN_DIMENSIONS
 from lam_envs.rewards.rules.core import (
     Lexicon,
     LexiconHits,
@@ -25,7 +25,6 @@ from lam_envs.rewards.rules.core import (
     query_keywords,
     repeat_factor,
     shared_multiplier,
-    stuffing_factor,
     to_scores,
 )
 from lam_envs.rewards.rules.facts import FactCheck, extract_mentions
@@ -89,24 +88,18 @@ class PCogAlignRuleJudge(RuleJudge[PCogAlignContext, PCogAlignFeatures]):
 
     Shared multiplier: length window (0.5-2x the reference), repeated n-grams, fluency gate, feeling/behaviour
     word density, the role named more than twice (or than the reference does), many false scene claims. An empty reply
-    scores 0 everywhere.
-
-    Args:
-        corpus: texts of the task's language for fluency (see :class:`~lam_envs.rewards.rules.core.RuleJudge`).
+    scores 0 everywhere. Constructed like every rule judge (see :class:`~lam_envs.rewards.rules.core.RuleJudge`).
     """
 
     task: Task = "pcogalign"
-    dimensions: tuple[str, ...] = PCOGALIGN_DIMENSIONS
 
-    def _slot_words(self) -> dict[str, str]:
-        slots: dict[str, str] = {}
+    def _slot_groups(self) -> Iterator[tuple[str, Iterable[str]]]:
         for situation in SITUATIONS:
-            slots.update(dict.fromkeys(situation.feeling_words, "<feeling>"))
-            slots.update(dict.fromkeys(situation.behavior_words, "<behavior>"))
+            yield "<feeling>", situation.feeling_words
+            yield "<behavior>", situation.behavior_words
         for person in INDIVIDUALS:
             for _, role in person.role_set:
-                slots.update(dict.fromkeys(role.split(), "<role>"))
-        return slots
+                yield "<role>", role.split()
 
     def _context(self, sample: Sample) -> PCogAlignContext:
         profile = sample.persona
@@ -169,12 +162,8 @@ class PCogAlignRuleJudge(RuleJudge[PCogAlignContext, PCogAlignFeatures]):
             fact_quality(cand.facts, ref.facts),
             0.5 * min(1.0, cand.fluency / max(ref.fluency, 0.3)) + 0.5 * answered,
         )
-        length, repetition, gate = shared_multiplier(cand.stats, ref.stats, cand.fluency, ref.fluency)
         multiplier = (
-            length
-            * repetition
-            * gate
-            * stuffing_factor(cand.density, ref.density)
+            shared_multiplier(cand, ref)
             * repeat_factor(cand.role, ref.role, allowed=2)
             * false_fact_factor(cand.facts.n_false, ref.facts.n_false)
         )
