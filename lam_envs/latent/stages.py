@@ -196,11 +196,36 @@ def world_model_ce(
     return _ce_and_accuracy(logits, targets[mask], total)
 
 
-def _check_features(data: Features, name: str, paired: bool) -> None:
+def _begin(
+    model: LatentActionModel, trainable: str, data: Features, name: str, *, twin: bool = False
+) -> torch.device:
+    """What every stage does first: check its features (called ``name`` in errors), set its trainable set
+    (``TRAINABLE[trainable]``) and return the model's device.
+
+    Raises:
+        ValueError: if ``data`` is empty, or has no text-only twin when ``twin`` asks for one.
+    """
     if len(data) == 0:
         raise ValueError(f"{name} features are empty; extract some with lam_envs.latent.features.extract_features")
-    if paired and data.text_states is None:
+    if twin and data.text_states is None:
         raise ValueError(f"{name} features have no text-only twin; extract them with with_text_twin=True")
+    set_trainable(model, TRAINABLE[trainable])
+    return next(model.parameters()).device
+
+
+def _valid_states(mask: torch.Tensor) -> torch.Tensor:
+    """(B, T + 1) the valid states of a batch: each row's first state, then one per valid target."""
+    return torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+
+
+def _paired_nll(model: LatentActionModel, shard: _Shard) -> tuple[torch.Tensor, torch.Tensor]:
+    """The projectors' Gaussian NLLs on the shard's paired states (P forward, P' reverse), as shares of the
+    global batch's."""
+    b = shard.batch
+    valid = _valid_states(b.mask)
+    assert b.text_states is not None
+    forward, reverse = model.projector.paired_nll(b.text_states, b.states, valid)
+    return _share(forward, valid.sum(), shard.total_states), _share(reverse, valid.sum(), shard.total_states)
 
 
 def projector_stage(
@@ -212,18 +237,10 @@ def projector_stage(
     Returns:
         The log rows.
     """
-    _check_features(paired, "paired", paired=True)
-    set_trainable(model, TRAINABLE["projector"])
-    device = next(model.parameters()).device
+    device = _begin(model, "projector", paired, "paired", twin=True)
 
     def loss_fn(gen: torch.Generator) -> dict[str, torch.Tensor]:
-        shard = _draw(paired, config, gen, device)
-        b = shard.batch
-        valid = torch.cat([torch.ones_like(b.mask[:, :1]), b.mask], dim=1)
-        assert b.text_states is not None
-        forward, reverse = model.projector.paired_nll(b.text_states, b.states, valid)
-        forward = _share(forward, valid.sum(), shard.total_states)
-        reverse = _share(reverse, valid.sum(), shard.total_states)
+        forward, reverse = _paired_nll(model, _draw(paired, config, gen, device))
         return {"loss": forward + reverse, "nll_forward": forward, "nll_reverse": reverse}
 
     return train_loop(model, loss_fn, config, name="projector", run_dir=run_dir, progress=progress)
@@ -249,9 +266,8 @@ def joint_stage(
     """
     use_projector = model.config.use_projector
     use_text = config.use_text_only and text is not None
-    _check_features(paired, "paired", paired=use_projector)
-    set_trainable(model, TRAINABLE["joint" if use_projector else "joint_no_projector"])
-    device = next(model.parameters()).device
+    trainable = "joint" if use_projector else "joint_no_projector"
+    device = _begin(model, trainable, paired, "paired", twin=use_projector)
     tau = model.config.gumbel_temperature
 
     def codes_and_ce(states: torch.Tensor, shard: _Shard, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
@@ -268,11 +284,7 @@ def joint_stage(
         out = {"ce_paired": ce, "acc_paired": acc, "code_entropy": entropy}
         loss = ce - config.entropy_weight * entropy
         if use_projector:
-            valid = torch.cat([torch.ones_like(b.mask[:, :1]), b.mask], dim=1)
-            assert b.text_states is not None
-            forward, reverse = model.projector.paired_nll(b.text_states, b.states, valid)
-            forward = _share(forward, valid.sum(), shard.total_states)
-            reverse = _share(reverse, valid.sum(), shard.total_states)
+            forward, reverse = _paired_nll(model, shard)
             loss = loss + config.projector_weight * (forward + reverse)
             out.update(nll_forward=forward, nll_reverse=reverse)
         if use_text:
@@ -284,7 +296,7 @@ def joint_stage(
             loss = loss + ce_t - config.entropy_weight * entropy_t
             out.update(ce_text=ce_t, acc_text=acc_t)
             if use_projector and config.use_cycle:
-                valid = torch.cat([torch.ones_like(t.mask[:, :1]), t.mask], dim=1)
+                valid = _valid_states(t.mask)
                 cycle = _share(model.projector.cycle_nll(t.states, valid), valid.sum(), text_shard.total_states)
                 loss = loss + config.projector_weight * cycle
                 out["nll_cycle"] = cycle
@@ -316,14 +328,12 @@ def prior_stage(
     Returns:
         The log rows.
     """
-    _check_features(paired, "paired", paired=False)
+    device = _begin(model, "prior", paired, "paired")
     codes = inverse_codes(model, paired)
     # Flatten the valid steps once: the prior sees one state at a time.
     valid = paired.mask
     states = paired.states[:, :-1][valid]
     labels = codes[valid]
-    set_trainable(model, TRAINABLE["prior"])
-    device = next(model.parameters()).device
 
     def loss_fn(gen: torch.Generator) -> dict[str, torch.Tensor]:
         rows = _draw_rows(len(labels), config, gen)
@@ -345,9 +355,7 @@ def sft_stage(
     Returns:
         The log rows.
     """
-    _check_features(task, "task", paired=False)
-    set_trainable(model, TRAINABLE["sft"])
-    device = next(model.parameters()).device
+    device = _begin(model, "sft", task, "task")
 
     def loss_fn(gen: torch.Generator) -> dict[str, torch.Tensor]:
         shard = _draw(task, config, gen, device)
