@@ -16,8 +16,11 @@ Design constraints (tested in ``tests/data/synthetic/test_roster.py``):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from lam_envs.data.types import CharacterProfile
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -328,10 +331,7 @@ def character(name: str) -> CharacterSpec:
     Raises:
         KeyError: if no synthetic character has that name (the message lists the valid names).
     """
-    try:
-        return _CHARACTERS_BY_NAME[name]
-    except KeyError:
-        raise KeyError(f"no synthetic character named {name!r}; known: {', '.join(_CHARACTERS_BY_NAME)}") from None
+    return _lookup(_CHARACTERS_BY_NAME, name, "no synthetic character named")
 
 
 def individual(individual_id: str) -> IndividualSpec:
@@ -340,9 +340,12 @@ def individual(individual_id: str) -> IndividualSpec:
     Raises:
         KeyError: if no synthetic individual has that id (the message lists the valid ids).
     """
+    return _lookup(_INDIVIDUALS_BY_ID, individual_id, "no synthetic individual with id")
+
+
+def _lookup(table: dict[str, T], key: str, missing: str) -> T:
+    """``table[key]``, or a KeyError that says ``missing`` and the key, then lists the valid keys."""
     try:
-        return _INDIVIDUALS_BY_ID[individual_id]
+        return table[key]
     except KeyError:
-        raise KeyError(
-            f"no synthetic individual with id {individual_id!r}; known: {', '.join(_INDIVIDUALS_BY_ID)}"
-        ) from None
+        raise KeyError(f"{missing} {key!r}; known: {', '.join(table)}") from None
