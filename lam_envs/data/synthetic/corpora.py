@@ -68,7 +68,12 @@ class PairedText:
 
 
 class _LazyCorpus(Sequence):
-    """An indexable, deterministic, lazily generated corpus."""
+    """An indexable, deterministic, lazily generated corpus: what :class:`PairedCorpus` and :class:`TextCorpus` share.
+
+    Args:
+        seed: corpus seed; item ``i`` depends only on ``(seed, i)``.
+        size: number of items.
+    """
 
     _task = ""
 
@@ -130,12 +135,7 @@ _LAYOUT_PROMPTS = (
 
 
 class PairedCorpus(_LazyCorpus):
-    """Image-text pairs about random scenes: captions, facts, Q&A, layouts, persona comments and situated advice.
-
-    Args:
-        seed: corpus seed; item ``i`` depends only on ``(seed, i)``.
-        size: number of items.
-    """
+    """Image-text pairs about random scenes: captions, facts, Q&A, layouts, persona comments and situated advice."""
 
     _task = "paired"
 
@@ -275,12 +275,7 @@ _STORY = (
 
 
 class TextCorpus(_LazyCorpus):
-    """Text-only samples: persona monologues, imagined scenes, short stories, situated advice and scene Q&A.
-
-    Args:
-        seed: corpus seed; item ``i`` depends only on ``(seed, i)``.
-        size: number of items.
-    """
+    """Text-only samples: persona monologues, imagined scenes, short stories, situated advice and scene Q&A."""
 
     _task = "text"
 
