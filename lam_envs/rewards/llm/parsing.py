@@ -141,28 +141,16 @@ def parse_pair_scores(text: str, dimensions: Sequence[str]) -> PairScores:
         ParseError: if no JSON object with both blocks is found, a dimension is missing or not a number, or a score
             is outside 1-10.
     """
-    for chunk in _candidate_texts(text):
-        for obj in _json_objects(chunk):
-            block_a, block_b = _find_block(obj, "A"), _find_block(obj, "B")
-            if block_a is None and block_b is None:
-                continue
-            if block_a is None or block_b is None:
-                missing = "A" if block_a is None else "B"
-                raise ParseError("missing_dimension", f"the answer has no score block for Response {missing}")
-            return PairScores(a=_read_block(block_a, "A", dimensions), b=_read_block(block_b, "B", dimensions))
-    snippet = text if len(text) <= 200 else text[:200] + "..."
-    raise ParseError("malformed_json", f"no JSON object with scores for Responses A and B in the answer: {snippet!r}")
+    a, b = _parse_blocks(text, ("A", "B"), dimensions, "scores for Responses A and B")
+    return PairScores(a=a, b=b)
 
 
 def parse_rubric_scores(text: str, dimensions: Sequence[str]) -> dict[str, float]:
     """Extract the one response's scores from a rubric judgement (a turn without a reference).
 
     The first JSON object (in a code fence, or anywhere in the text) with a ``"scores"`` block is the answer, read as
-    :func:`parse_pair_scores` reads a block.
-
-    Args:
-        text: the judge's message content.
-        dimensions: the dimensions the block must score.
+    :func:`parse_pair_scores` reads a block. Takes that function's arguments (``dimensions``: what the one block
+    must score).
 
     Returns:
         The score of the response on each dimension.
@@ -171,10 +159,21 @@ def parse_rubric_scores(text: str, dimensions: Sequence[str]) -> dict[str, float
         ParseError: if no JSON object with a ``"scores"`` block is found, a dimension is missing or not a number, or
             a score is outside 1-10.
     """
+    (scores,) = _parse_blocks(text, ("scores",), dimensions, 'a "scores" block')
+    return scores
+
+
+def _parse_blocks(text: str, labels: Sequence[str], dimensions: Sequence[str], wanted: str) -> list[dict[str, float]]:
+    """The scores of each block in ``labels``, read from the first JSON object (fenced blocks first, then the whole
+    text) that has any of them; ``wanted`` names the blocks in the error when no object has one."""
     for chunk in _candidate_texts(text):
         for obj in _json_objects(chunk):
-            block = _find_block(obj, "scores")
-            if block is not None:
-                return _read_block(block, "scores", dimensions)
+            blocks = [_find_block(obj, label) for label in labels]
+            if all(block is None for block in blocks):
+                continue
+            missing = [label for label, block in zip(labels, blocks) if block is None]
+            if missing:
+                raise ParseError("missing_dimension", f"the answer has no score block for {_whose(missing[0])}")
+            return [_read_block(block, label, dimensions) for label, block in zip(labels, blocks)]
     snippet = text if len(text) <= 200 else text[:200] + "..."
-    raise ParseError("malformed_json", f'no JSON object with a "scores" block in the answer: {snippet!r}')
+    raise ParseError("malformed_json", f"no JSON object with {wanted} in the answer: {snippet!r}")
