@@ -60,6 +60,7 @@ from lam_envs.data.real.records import (
     get_str,
     read_split_files,
     require_mapping,
+    samples_only,
 )
 from lam_envs.data.splits import MMROLE_FRACTIONS, split_by_fraction
 from lam_envs.data.types import CharacterProfile, ImageFile, Sample, Split, Turn
@@ -243,25 +244,6 @@ def _profile_from_markdown(name: str, text: str) -> CharacterProfile:
     return CharacterProfile(name=name, **parts)
 
 
-def load_mmrole(
-    dialogues: PathArg | None,
-    profiles: PathArg,
-    image_root: Path | str,
-    *,
-    split: Split | str,
-    seed: int = 0,
-    ood_dialogues: PathArg | None = None,
-    on_error: OnError = "raise",
-    allow_outside_root: bool = False,
-) -> list[Sample]:
-    """Load one split of MMRole as samples. See :func:`load_mmrole_with_report` (same arguments)."""
-    samples, _ = load_mmrole_with_report(
-        dialogues, profiles, image_root, split=split, seed=seed, ood_dialogues=ood_dialogues, on_error=on_error,
-        allow_outside_root=allow_outside_root,
-    )
-    return samples
-
-
 def load_mmrole_with_report(
     dialogues: PathArg | None,
     profiles: PathArg,
@@ -319,6 +301,9 @@ def load_mmrole_with_report(
         chosen, lambda rec: _record_samples(rec, profile_map, images, split, duplicates), report, policy, logger
     )
     return samples, report
+
+
+load_mmrole = samples_only(load_mmrole_with_report, "load_mmrole", "Load one split of MMRole as samples.")
 
 
 def _record_samples(

@@ -55,30 +55,12 @@ from lam_envs.data.real.records import (
     get_str,
     read_split_files,
     require_mapping,
+    samples_only,
 )
 from lam_envs.data.splits import PCOGALIGN_FRACTIONS, split_by_fraction
 from lam_envs.data.types import ImageFile, Sample, Split, Turn, UserProfile
 
 logger = logging.getLogger(__name__)
-
-
-def load_pcogalign(
-    train: Path | str | None,
-    test_id: Path | str | None,
-    test_ood: Path | str | None,
-    image_root: Path | str,
-    *,
-    split: Split | str,
-    seed: int = 0,
-    on_error: OnError = "raise",
-    allow_outside_root: bool = False,
-) -> list[Sample]:
-    """Load one split of PCogAlignBench as samples. See :func:`load_pcogalign_with_report` (same arguments)."""
-    samples, _ = load_pcogalign_with_report(
-        train, test_id, test_ood, image_root, split=split, seed=seed, on_error=on_error,
-        allow_outside_root=allow_outside_root,
-    )
-    return samples
 
 
 def load_pcogalign_with_report(
@@ -132,6 +114,11 @@ def load_pcogalign_with_report(
         chosen, lambda rec: [_record_sample(rec, images, split, duplicates)], report, policy, logger
     )
     return samples, report
+
+
+load_pcogalign = samples_only(
+    load_pcogalign_with_report, "load_pcogalign", "Load one split of PCogAlignBench as samples."
+)
 
 
 def role_set_text(role_set: tuple[tuple[str, str], ...]) -> str:

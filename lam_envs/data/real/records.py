@@ -8,17 +8,20 @@ the loader's ``on_error`` policy.
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
 import logging
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, ParamSpec, Sequence
 
 from lam_envs.data.images import ImageLoadError, open_image, resolve_image_path
 from lam_envs.data.real.errors import DatasetError, ErrorPolicy, LoadReport
 from lam_envs.data.types import Sample
 
 DATA_SUFFIXES: tuple[str, ...] = (".json", ".jsonl")
+
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,33 @@ def collect_samples(
     report.samples = len(samples)
     policy.finish(logger)
     return samples
+
+
+def samples_only(
+    load_with_report: Callable[P, tuple[list[Sample], LoadReport]], name: str, summary: str
+) -> Callable[P, list[Sample]]:
+    """The plain loader beside a ``load_*_with_report`` loader: the same arguments, only the samples returned.
+
+    Args:
+        load_with_report: the loader that also returns the :class:`LoadReport`.
+        name: the plain loader's name (e.g. ``"load_mmrole"``).
+        summary: the first sentence of its docstring, which then points to ``load_with_report`` for the arguments.
+
+    Returns:
+        The plain loader, with ``load_with_report``'s signature (returning ``list[Sample]``).
+    """
+
+    def load(*args: P.args, **kwargs: P.kwargs) -> list[Sample]:
+        samples, _ = load_with_report(*args, **kwargs)
+        return samples
+
+    load.__name__ = load.__qualname__ = name
+    load.__module__ = load_with_report.__module__
+    load.__doc__ = f"{summary} See :func:`{load_with_report.__name__}` (same arguments)."
+    load.__signature__ = inspect.signature(load_with_report).replace(  # type: ignore[attr-defined]
+        return_annotation="list[Sample]"
+    )
+    return load
 
 
 def duplicate_ids(records: list[RawRecord]) -> dict[tuple[Path, int], RawRecord]:
