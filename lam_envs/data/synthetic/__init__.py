@@ -35,6 +35,10 @@ def synthetic_samples(task: Task | str, split: Split | str, *, seed: int = 0, n:
         seed: generation seed; the same seed always gives the same samples.
         n: how many (the first ``n`` of the split); the whole split when ``None``.
 
+    Returns:
+        ``n`` samples; each sample's ``image`` and ``scene`` are the same 64-pixel
+        :class:`~lam_envs.data.scenes.Scene`.
+
     Raises:
         ValueError: if the task or split is unknown, or ``n`` exceeds the split's size.
     """

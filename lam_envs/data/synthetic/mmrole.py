@@ -350,17 +350,7 @@ def _plan(split: Split, seed: int) -> tuple[str, tuple[CharacterSpec, ...], tupl
 
 
 def mmrole_samples(split: Split | str, *, seed: int = 0, n: int | None = None) -> list[Sample]:
-    """Samples of the synthetic MMRole task.
-
-    Args:
-        split: which split (held-out characters only in ``test_ood``).
-        seed: generation seed; the same seed always gives the same samples.
-        n: how many (the first ``n`` of the split); all of :data:`MMROLE_SIZES` when ``None``.
-
-    Returns:
-        ``n`` samples; each sample's ``image`` and ``scene`` are the same 64-pixel :class:`Scene`.
-
-    Raises:
-        ValueError: if the split is unknown or ``n`` exceeds the split's size.
-    """
+    """The samples ``synthetic_samples("mmrole", split, seed=seed, n=n)`` returns (see
+    :func:`~lam_envs.data.synthetic.synthetic_samples`): :data:`MMROLE_SIZES` per split, the held-out characters
+    only in ``test_ood``."""
     return split_samples("mmrole", MMROLE_SIZES, _plan, _make_sample, split, seed, n)

@@ -241,20 +241,9 @@ def _plan(split: Split, seed: int) -> tuple[str, tuple[IndividualSpec, ...], tup
 
 
 def pcogalign_samples(split: Split | str, *, seed: int = 0, n: int | None = None) -> list[Sample]:
-    """Samples of the synthetic PCogAlign task.
-
-    Args:
-        split: which split (held-out individuals only in ``test_ood``).
-        seed: generation seed; the same seed always gives the same samples.
-        n: how many (the first ``n`` of the split); all of :data:`PCOGALIGN_SIZES` when ``None``.
-
-    Returns:
-        ``n`` samples; each sample's ``image`` and ``scene`` are the same 64-pixel :class:`Scene` whose background
-        is the profile's location.
-
-    Raises:
-        ValueError: if the split is unknown or ``n`` exceeds the split's size.
-    """
+    """The samples ``synthetic_samples("pcogalign", split, seed=seed, n=n)`` returns (see
+    :func:`~lam_envs.data.synthetic.synthetic_samples`): :data:`PCOGALIGN_SIZES` per split, the held-out
+    individuals only in ``test_ood``, each scene's background the profile's location."""
     return split_samples("pcogalign", PCOGALIGN_SIZES, _plan, _make_sample, split, seed, n)
 
 
