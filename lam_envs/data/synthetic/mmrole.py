@@ -34,7 +34,7 @@ from lam_envs.data.synthetic.grammar import (
     scene_summary,
     sample_distinct,
 )
-from lam_envs.data.synthetic.questions import Question, question_text, random_question
+from lam_envs.data.synthetic.questions import Question, asked_objects, question_text, random_question
 from lam_envs.data.synthetic.roster import CHARACTERS, CharacterSpec
 from lam_envs.data.synthetic.seeding import split_indices, split_samples
 from lam_envs.data.types import Sample, Split, Turn
@@ -65,8 +65,9 @@ def _pick_word(n: int, singular: str, plural_form: str) -> str:
 def answer_sentence(question: Question, scene: Scene, rng: np.random.Generator) -> str:
     """One true sentence that answers ``question`` about ``scene`` (contains its answer words)."""
     kind, color, shape = question.kind, question.color, question.shape
+    objs = asked_objects(question, scene)
     if kind == "count":
-        n = scene.count(color, shape)
+        n = len(objs)
         nw, things = number_word(n), _things(color, shape, n)
         if n == 0:
             return expand("[I see|There are] no {things} [here|at all], [so the count is zero|zero in total].", rng,
@@ -86,7 +87,6 @@ def answer_sentence(question: Question, scene: Scene, rng: np.random.Generator) 
             {"nw": nw, "things": things, "be": be},
         )
     if kind == "color":
-        objs = [o for o in scene.objects if shape is None or o.shape == shape]
         colors = sorted({o.color for o in objs})
         if not colors:
             return expand("[I see no|There is no] {shape} [here|in this picture].", rng, {"shape": shape or "object"})
@@ -115,7 +115,6 @@ def answer_sentence(question: Question, scene: Scene, rng: np.random.Generator) 
             },
         )
     if kind == "shape":
-        objs = [o for o in scene.objects if color is None or o.color == color]
         shapes = sorted({o.shape for o in objs})
         if not shapes:
             return expand("[I see nothing|Nothing here is] {color} [in this picture|].", rng, {"color": color or ""})
@@ -142,7 +141,6 @@ def answer_sentence(question: Question, scene: Scene, rng: np.random.Generator) 
             },
         )
     if kind == "position":
-        objs = [o for o in scene.objects if (color is None or o.color == color) and (shape is None or o.shape == shape)]
         if not objs:
             return expand("[I cannot find|There is no] {things} [here|anywhere].", rng,
                           {"things": _things(color, shape, 1)})

@@ -17,7 +17,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from lam_envs.data.scenes import COLORS, SHAPES, Scene
+from lam_envs.data.scenes import COLORS, SHAPES, Scene, SceneObject
 from lam_envs.data.synthetic.grammar import NUMBER_WORDS, expand, number_word, pick, plural
 
 QuestionKind = Literal["count", "color", "shape", "place", "position", "describe"]
@@ -29,6 +29,7 @@ __all__ = [
     "Question",
     "QuestionKind",
     "answer_words",
+    "asked_objects",
     "content_words",
     "parse_question",
     "question_text",
@@ -103,7 +104,11 @@ def parse_question(text: str) -> Question:
     return Question("describe")
 
 
-def _matching(scene: Scene, color: str | None, shape: str | None) -> list:
+def asked_objects(question: Question, scene: Scene) -> list[SceneObject]:
+    """The objects a count, colour, shape or position question is about: those of its colour and shape, except that
+    the attribute a colour or shape question asks for does not narrow them."""
+    color = None if question.kind == "color" else question.color
+    shape = None if question.kind == "shape" else question.shape
     return [o for o in scene.objects if (color is None or o.color == color) and (shape is None or o.shape == shape)]
 
 
@@ -121,13 +126,13 @@ def answer_words(question: Question, scene: Scene) -> frozenset[str]:
     true can be required).
     """
     if question.kind == "count":
-        return frozenset({number_word(len(_matching(scene, question.color, question.shape)))})
+        return frozenset({number_word(len(asked_objects(question, scene)))})
     if question.kind == "color":
-        return frozenset(o.color for o in _matching(scene, None, question.shape))
+        return frozenset(o.color for o in asked_objects(question, scene))
     if question.kind == "shape":
-        return frozenset(o.shape for o in _matching(scene, question.color, None))
+        return frozenset(o.shape for o in asked_objects(question, scene))
     if question.kind == "position":
-        return frozenset(w for o in _matching(scene, question.color, question.shape) for w in o.position.split())
+        return frozenset(w for o in asked_objects(question, scene) for w in o.position.split())
     if question.kind == "place":
         return frozenset({scene.background})
     words = {scene.background}
