@@ -13,6 +13,7 @@ from lam_agents.learning import (
     LearningConfig,
     degenerate_patterns,
     diversity,
+    iqm,
     iqm_ci,
     run_study,
     steps_to_reach,
@@ -73,6 +74,14 @@ def test_diversity_and_steps_to_reach() -> None:
     assert d["distinct_replies"] == pytest.approx(0.75) and 0 < d["distinct_1"] <= 1
     assert steps_to_reach(np.array([0.1, 0.3, 0.5, np.nan]), 0.3, 400) == 200
     assert steps_to_reach(np.array([0.1, 0.2]), 0.9, 100) is None
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 12, 40])
+def test_iqm_equals_rliable_aggregate_iqm(n: int) -> None:
+    from rliable import metrics
+
+    x = np.random.default_rng(n).normal(size=(n, 1))
+    assert iqm(x) == pytest.approx(float(metrics.aggregate_iqm(x)), abs=1e-12)
 
 
 def test_iqm_ci_brackets_the_point() -> None:
