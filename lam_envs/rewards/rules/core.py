@@ -3,8 +3,9 @@
 A rule judge turns each text (the candidate or the sample's reference) into :class:`TextFeatures`, then scores every
 dimension from the candidate's features *and* the reference's (credit saturates at what the reference achieves, so
 stuffing more persona words than a good reply uses earns nothing). A shared multiplier (length window, degenerate
-repetition, fluency gate, lexicon stuffing, fact stuffing) then scales every dimension, because a judge reading a
-four-times-too-long, repetitive or word-salad reply marks it down on everything, not on one axis.
+repetition, fluency gate, lexicon stuffing, signature-phrase repeats, fact stuffing) then scales every dimension,
+because a judge reading a four-times-too-long, repetitive or word-salad reply marks it down on everything, not on one
+axis.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Generic, Iterable, Protocol, Sequence, TypeVar
 
+from lam_envs.data.synthetic.questions import content_words
 from lam_envs.data.types import Sample, Task
 from lam_envs.rewards.base import DIMENSIONS, JudgeResult
 from lam_envs.rewards.rules.facts import SCENE_WORDS, FactCheck, scene_slots
@@ -122,7 +124,7 @@ def false_fact_factor(n_false: int, n_false_ref: int) -> float:
 
 
 class TextFeatures(Protocol):
-    """What every judge's per-text features hold (each judge adds its task's own)."""
+    """What every judge's per-text features hold, for the shared multiplier (each judge adds its task's own)."""
 
     @property
     def stats(self) -> TextStats: ...
@@ -131,24 +133,34 @@ class TextFeatures(Protocol):
     def fluency(self) -> float: ...
 
     @property
+    def facts(self) -> FactCheck: ...
+
+    @property
     def density(self) -> float:
         """Share of tokens that are the task's persona or situation words."""
         ...
 
+    @property
+    def signature(self) -> int:
+        """Uses of the persona's signature phrase (the MMRole catchphrase, the PCogAlign role name)."""
+        ...
 
-def shared_multiplier(cand: TextFeatures, ref: TextFeatures) -> float:
-    """The multipliers every task applies, as one product: length window x repetition x fluency gate x lexicon
-    stuffing. A judge multiplies in its task's own (a signature phrase said too often, false scene claims)."""
+
+def shared_multiplier(cand: TextFeatures, ref: TextFeatures, signature_allowed: int = 1) -> float:
+    """The multiplier that scales every dimension: length window x repetition x fluency gate x lexicon stuffing x
+    signature-phrase repeats (beyond ``signature_allowed`` or the reference's count) x false scene claims."""
     return (
         length_factor(cand.stats.n, ref.stats.n)
         * repetition_factor(cand.stats.repetition, ref.stats.repetition)
         * fluency_gate(cand.fluency, ref.fluency)
         * stuffing_factor(cand.density, ref.density)
+        * repeat_factor(cand.signature, ref.signature, signature_allowed)
+        * false_fact_factor(cand.facts.n_false, ref.facts.n_false)
     )
 
 
 C = TypeVar("C")  # a judge's per-sample context
-F = TypeVar("F")  # a judge's per-text features
+F = TypeVar("F", bound=TextFeatures)  # a judge's per-text features
 
 
 class RuleJudge(abc.ABC, Generic[C, F]):
@@ -157,8 +169,8 @@ class RuleJudge(abc.ABC, Generic[C, F]):
     Subclasses set :attr:`task` (the dimensions are its registry entry's, in order) and implement
     :meth:`_slot_groups` (the task's swappable words), :meth:`_context` (what a sample fixes: persona lexicons,
     scene, expected answer; built once per sample and cached), :meth:`_features` (one text read against a context)
-    and :meth:`_dimensions` (candidate features vs reference features -> 0-10 score per dimension). They take the
-    arguments below.
+    and :meth:`_qualities` (candidate features vs reference features -> quality in ``[0, 1]`` per dimension); the
+    base scales the qualities by :func:`shared_multiplier` onto the 0-10 scale. They take the arguments below.
 
     Args:
         corpus: texts of the task's language (e.g. every synthetic reference and dialogue turn); their words and
@@ -167,6 +179,8 @@ class RuleJudge(abc.ABC, Generic[C, F]):
     """
 
     task: Task
+    signature_allowed: int = 1
+    """Uses of the signature phrase that are never too many (the reference's count when it has more)."""
 
     def __init__(self, corpus: Iterable[str] = ()) -> None:
         texts = list(corpus)
@@ -192,13 +206,22 @@ class RuleJudge(abc.ABC, Generic[C, F]):
         """One text read against a context."""
 
     @abc.abstractmethod
+    def _qualities(self, ctx: C, cand: F, ref: F) -> Sequence[float]:
+        """The quality in ``[0, 1]`` of ``cand`` on each dimension, in order, given the reference's features."""
+
     def _dimensions(self, ctx: C, cand: F, ref: F) -> dict[str, float]:
-        """The 0-10 score per dimension of ``cand`` given the reference's features ``ref``."""
+        """The 0-10 score per dimension of ``cand``: its qualities scaled by the shared multiplier."""
+        qualities = self._qualities(ctx, cand, ref)
+        return to_scores(self.dimensions, qualities, shared_multiplier(cand, ref, self.signature_allowed))
 
     def _language(self, sample_texts: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
         """The vocabulary and word pairs for one sample: the corpus's plus the sample's own texts."""
         texts = list(sample_texts)
         return self._vocabulary | text_vocabulary(texts), self._bigrams | text_bigrams(texts, self.slots)
+
+    def _query_words(self, sample: Sample) -> frozenset[str]:
+        """The content words (base form) of the sample's query keywords: what an on-topic reply picks up."""
+        return frozenset(content_words(" ".join(query_keywords(sample.query))))
 
     def _prepared(self, sample: Sample) -> tuple[C, F, dict[str, float]]:
         hit = self._contexts.get(sample)

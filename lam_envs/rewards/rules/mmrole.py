@@ -15,18 +15,7 @@ from lam_envs.data.synthetic.grammar import NUMBER_WORDS
 from lam_envs.data.synthetic.questions import Question, answer_words, content_words, parse_question
 from lam_envs.data.synthetic.roster import CHARACTERS, character
 from lam_envs.data.types import CharacterProfile, Sample, Task
-from lam_envs.rewards.rules.core import (
-    Lexicon,
-    LexiconHits,
-    RuleJudge,
-    fact_quality,
-    false_fact_factor,
-    lexicon_quality,
-    query_keywords,
-    repeat_factor,
-    shared_multiplier,
-    to_scores,
-)
+from lam_envs.rewards.rules.core import Lexicon, LexiconHits, RuleJudge, fact_quality, lexicon_quality
 from lam_envs.rewards.rules.facts import FactCheck, extract_mentions
 from lam_envs.rewards.rules.text import Phrases, TextStats, fluency_score, length_factor
 
@@ -95,6 +84,11 @@ class MMRoleFeatures:
         return self.personality.others + self.knowledge.others + self.tone.others + self.other_catchphrases
 
     @property
+    def signature(self) -> int:
+        """Times the catchphrase is said."""
+        return self.catchphrase
+
+    @property
     def density(self) -> float:
         """Share of tokens that are the character's own lexicon words."""
         own = self.personality.own_tokens + self.knowledge.own_tokens + self.tone.own_tokens
@@ -156,7 +150,7 @@ class MMRoleRuleJudge(RuleJudge[MMRoleContext, MMRoleFeatures]):
             tone=Lexicon.of(spec.tone_markers, (w for c in others for w in c.tone_markers)),
             catchphrase=Phrases.of([persona.catchphrase]),
             other_catchphrases=Phrases.of(c.profile.catchphrase for c in others),
-            query_words=frozenset(content_words(" ".join(query_keywords(sample.query)))),
+            query_words=self._query_words(sample),
             vocabulary=vocabulary,
             bigrams=bigrams,
         )
@@ -185,7 +179,7 @@ class MMRoleRuleJudge(RuleJudge[MMRoleContext, MMRoleFeatures]):
             query_hits=len(words & ctx.query_words),
         )
 
-    def _dimensions(self, ctx: MMRoleContext, cand: MMRoleFeatures, ref: MMRoleFeatures) -> dict[str, float]:
+    def _qualities(self, ctx: MMRoleContext, cand: MMRoleFeatures, ref: MMRoleFeatures) -> tuple[float, ...]:
         answered = 1.0 if cand.answer_hits else (0.6 if cand.kind_words else 0.0)
         on_topic = max(answered, min(cand.query_hits, _need(ref.query_hits, 2)) / _need(ref.query_hits, 2))
         in_character = max(
@@ -203,7 +197,7 @@ class MMRoleRuleJudge(RuleJudge[MMRoleContext, MMRoleFeatures]):
         personality = 0.6 * lexicon_quality(cand.personality, ref.personality) + 0.4 * in_character
         knowledge = 0.6 * lexicon_quality(cand.knowledge, ref.knowledge) + 0.4 * in_character
 
-        qualities = (
+        return (
             0.45 * answered + 0.35 * in_character + 0.2 * length_factor(cand.stats.n, ref.stats.n, 0.7, 1.5),
             cand.fluency / max(ref.fluency, 0.3),
             0.5 * on_topic + 0.5 * cand.facts.precision,
@@ -213,9 +207,3 @@ class MMRoleRuleJudge(RuleJudge[MMRoleContext, MMRoleFeatures]):
             knowledge,
             tone,
         )
-        multiplier = (
-            shared_multiplier(cand, ref)
-            * repeat_factor(cand.catchphrase, ref.catchphrase)
-            * false_fact_factor(cand.facts.n_false, ref.facts.n_false)
-        )
-        return to_scores(self.dimensions, qualities, multiplier)

@@ -15,18 +15,7 @@ from lam_envs.data.synthetic.questions import content_words
 from lam_envs.data.synthetic.roster import INDIVIDUALS
 from lam_envs.data.synthetic.situations import SITUATIONS, situation_for
 from lam_envs.data.types import Sample, Task, UserProfile
-from lam_envs.rewards.rules.core import (
-    Lexicon,
-    LexiconHits,
-    RuleJudge,
-    fact_quality,
-    false_fact_factor,
-    lexicon_quality,
-    query_keywords,
-    repeat_factor,
-    shared_multiplier,
-    to_scores,
-)
+from lam_envs.rewards.rules.core import Lexicon, LexiconHits, RuleJudge, fact_quality, lexicon_quality
 from lam_envs.rewards.rules.facts import FactCheck, extract_mentions
 from lam_envs.rewards.rules.text import Phrases, TextStats, fluency_score
 
@@ -67,6 +56,11 @@ class PCogAlignFeatures:
     query_hits: int
 
     @property
+    def signature(self) -> int:
+        """Times the role is named."""
+        return self.role
+
+    @property
     def density(self) -> float:
         """Share of tokens that are the situation's feeling/behaviour words."""
         return (self.feelings.own_tokens + self.behaviors.own_tokens) / max(self.stats.n, 1)
@@ -92,6 +86,7 @@ class PCogAlignRuleJudge(RuleJudge[PCogAlignContext, PCogAlignFeatures]):
     """
 
     task: Task = "pcogalign"
+    signature_allowed = 2
 
     def _slot_groups(self) -> Iterator[tuple[str, Iterable[str]]]:
         for situation in SITUATIONS:
@@ -126,7 +121,7 @@ class PCogAlignRuleJudge(RuleJudge[PCogAlignContext, PCogAlignFeatures]):
             location=profile.location,
             feelings=Lexicon.of(situation.feeling_words, (w for s in other_situations for w in s.feeling_words)),
             behaviors=Lexicon.of(situation.behavior_words, (w for s in other_situations for w in s.behavior_words)),
-            query_words=frozenset(content_words(" ".join(query_keywords(sample.query)))),
+            query_words=self._query_words(sample),
             vocabulary=vocabulary,
             bigrams=bigrams,
         )
@@ -146,25 +141,17 @@ class PCogAlignRuleJudge(RuleJudge[PCogAlignContext, PCogAlignFeatures]):
             query_hits=len(words & ctx.query_words),
         )
 
-    def _dimensions(
-        self, ctx: PCogAlignContext, cand: PCogAlignFeatures, ref: PCogAlignFeatures
-    ) -> dict[str, float]:
+    def _qualities(self, ctx: PCogAlignContext, cand: PCogAlignFeatures, ref: PCogAlignFeatures) -> tuple[float, ...]:
         named = 1.0 if cand.role else 0.0
         if ref.location_named:
             named = 0.7 * named + 0.3 * float(cand.location_named)
         role_q = named - 0.5 * (cand.other_set_roles + cand.other_people_roles)
         need_query = max(1, min(2, ref.query_hits))
         answered = max(min(cand.behaviors.own, 1), min(cand.query_hits, need_query) / need_query)
-        qualities = (
+        return (
             role_q,
             lexicon_quality(cand.behaviors, ref.behaviors, cap=1, penalty=_OTHER_SITUATION_PENALTY),
             lexicon_quality(cand.feelings, ref.feelings, cap=1, penalty=_OTHER_SITUATION_PENALTY),
             fact_quality(cand.facts, ref.facts),
             0.5 * min(1.0, cand.fluency / max(ref.fluency, 0.3)) + 0.5 * answered,
         )
-        multiplier = (
-            shared_multiplier(cand, ref)
-            * repeat_factor(cand.role, ref.role, allowed=2)
-            * false_fact_factor(cand.facts.n_false, ref.facts.n_false)
-        )
-        return to_scores(self.dimensions, qualities, multiplier)
