@@ -186,12 +186,12 @@ def run_one(config: LearningConfig, task: str, algo: str, kind: str, seed: int) 
     model, _ = load_agent(out / "train")
     end = score_all(model)
     return {"task": task, "algo": algo, "action_space": kind, "seed": seed, "steps": config.steps,
-            "settings": _run_settings(config),
+            "settings": run_settings(config),
             "train_seconds": seconds, "curve": binned_curve(curve.points, config.steps),
             "start": start.result, "end": end}
 
 
-def _run_settings(config: LearningConfig) -> dict[str, Any]:
+def run_settings(config: LearningConfig) -> dict[str, Any]:
     """What a finished run must share with the study to be kept (everything but the lists of runs and the output)."""
     from lam_agents.env_kwargs import env_kwargs_record
     from lam_envs.envs import DYNAMICS_VERSION
@@ -474,7 +474,7 @@ def run_study(config: LearningConfig, command: str | None = None, progress: bool
         bar.set_postfix_str(f"{algo} {task} {kind} seed {seed}")
         if path.is_file():
             result = json.loads(path.read_text())
-            if result.get("settings") == _run_settings(config):
+            if result.get("settings") == run_settings(config):
                 results.append(result)
                 continue
             logger.warning("%s was made with other settings; running it again", path.parent)
