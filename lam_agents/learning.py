@@ -163,12 +163,9 @@ def run_one(config: LearningConfig, task: str, algo: str, kind: str, seed: int) 
     """Train one run and score it before and after on every split (see the module docstring)."""
     from lam_agents.train import load_agent
 
-    eid = env_id(task, kind, config.dialogue)
     out = Path(config.out) / "runs" / run_name(task, algo, kind, seed)
-    overrides = dict(config.hyperparams.get(algo, {}))
-    base = TrainConfig(env_id=eid, algo=algo, steps=config.steps, seed=seed, n_envs=config.n_envs,
-                       overrides=overrides, fair_start=True, kl_beta=config.kl_beta, out=str(out / "train"), env_kwargs=config.env_kwargs,
-                       checkpoint_every=0, progress_bar=False, tensorboard=False, verbose=0, overwrite=True)
+    base = train_config(config, task, algo, kind, seed, out / "train")
+    eid = base.env_id
     _, n_envs = resolve_hyperparams(base)
 
     # All of a split's prompts in one batch (up to 64 rows): batched decoding costs little more than one row.
@@ -186,9 +183,24 @@ def run_one(config: LearningConfig, task: str, algo: str, kind: str, seed: int) 
     model, _ = load_agent(out / "train")
     end = score_all(model)
     return {"task": task, "algo": algo, "action_space": kind, "seed": seed, "steps": config.steps,
-            "settings": run_settings(config),
+            "settings": run_settings(config), "resolved_hyperparams": resolved_hyperparams(base),
             "train_seconds": seconds, "curve": binned_curve(curve.points, config.steps),
             "start": start.result, "end": end}
+
+
+def train_config(config: LearningConfig, task: str, algo: str, kind: str, seed: int, out: Path) -> TrainConfig:
+    """The training run of one (task, algo, twin, seed) of the study."""
+    return TrainConfig(env_id=env_id(task, kind, config.dialogue), algo=algo, steps=config.steps, seed=seed,
+                       n_envs=config.n_envs, overrides=dict(config.hyperparams.get(algo, {})), fair_start=True,
+                       kl_beta=config.kl_beta, out=str(out), env_kwargs=config.env_kwargs, checkpoint_every=0,
+                       progress_bar=False, tensorboard=False, verbose=0, overwrite=True)
+
+
+def resolved_hyperparams(base: TrainConfig) -> dict[str, Any]:
+    """The constructor keywords a run trains with (the YAML entry, then the study's overrides) and its row count,
+    as JSON: a finished run whose YAML entry has changed since is run again."""
+    params, n_envs = resolve_hyperparams(base)
+    return json.loads(json.dumps({**params, "n_envs": n_envs}, default=str, sort_keys=True))
 
 
 def run_settings(config: LearningConfig) -> dict[str, Any]:
@@ -474,10 +486,13 @@ def run_study(config: LearningConfig, command: str | None = None, progress: bool
         bar.set_postfix_str(f"{algo} {task} {kind} seed {seed}")
         if path.is_file():
             result = json.loads(path.read_text())
-            if result.get("settings") == run_settings(config):
+            # Runs finished before the resolved keywords were recorded are recognised by their settings alone.
+            resolved = result.get("resolved_hyperparams")
+            current = resolved_hyperparams(train_config(config, task, algo, kind, seed, path.parent))
+            if result.get("settings") == run_settings(config) and resolved in (None, current):
                 results.append(result)
                 continue
-            logger.warning("%s was made with other settings; running it again", path.parent)
+            logger.warning("%s was made with other settings; running it again", path)
         result = run_one(config, task, algo, kind, seed)
         write_json_atomic(path, result)
         results.append(result)

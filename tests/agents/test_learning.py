@@ -44,6 +44,19 @@ def test_study_runs_resumes_and_summarizes(tmp_path: Path, tiny_env_kwargs: dict
     assert result.stat().st_mtime_ns == stamp
     saved = json.loads(result.read_text())
     assert len(saved["start"]["test_id"]["replies"]) == 2 and len(saved["curve"]) == 10
+    assert saved["resolved_hyperparams"]["n_steps"] == 8 and saved["resolved_hyperparams"]["n_envs"] == 2
+
+    # A run whose YAML entry has changed since is run again; one recorded before the keywords were is kept.
+    saved["resolved_hyperparams"]["learning_rate"] = 123.0
+    result.write_text(json.dumps(saved))
+    older = tmp_path / "study" / "results" / "ppo_mmrole_token_s1.json"
+    record = json.loads(older.read_text())
+    del record["resolved_hyperparams"]
+    older.write_text(json.dumps(record))
+    kept = older.stat().st_mtime_ns
+    run_study(config, command="test", progress=False)
+    assert json.loads(result.read_text())["resolved_hyperparams"]["learning_rate"] != 123.0
+    assert older.stat().st_mtime_ns == kept
 
 
 def test_a_dialogue_study_scores_whole_dialogues(tmp_path: Path, tiny_env_kwargs: dict[str, Any]) -> None:
