@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from lam_envs.data.images import open_image
-from lam_envs.data.types import CharacterProfile, Persona, Sample, Split, Turn, UserProfile
+from lam_envs.data.types import Persona, Sample, Split, Turn
 from lam_envs.tasks import task_spec
 
 logger = logging.getLogger(__name__)
@@ -49,14 +49,14 @@ def make_persona(task: str, spec: Persona | str | dict[str, str]) -> Persona:
 
     Args:
         task: a registered task (its entry's ``persona_from_text`` reads the description).
-        spec: A ``CharacterProfile`` / ``UserProfile``; for MMRole a character name; for PCogAlign a role set as a
-            ``{location: role}`` dict or a ``"home: parent; community: volunteer"`` string (the first location is
-            taken as the current one).
+        spec: A persona of the task's type (a ``CharacterProfile`` / ``UserProfile``), returned as it is; or a
+            description: for MMRole a character name; for PCogAlign a role set as a ``{location: role}`` dict or a
+            ``"home: parent; community: volunteer"`` string (the first location is taken as the current one).
 
     Raises:
         ValueError: for an empty or malformed description, or an unknown task.
     """
-    if isinstance(spec, (CharacterProfile, UserProfile)):
+    if not isinstance(spec, (str, dict)):
         return spec
     return task_spec(task).parse_persona(spec)
 
@@ -100,8 +100,9 @@ class Conversation:
             raise ValueError("say() needs a non-empty message")
         turns = [*self.turns, Turn("user", "User", text.strip())]
         seed = None if self.seed is None else self.seed + len(self.turns) // 2
-        reply = self.agent.reply_to(self.agent.sample_for(self.image, turns, self.persona), self.deterministic, seed)
-        self.turns = [*turns, Turn("assistant", getattr(self.persona, "name", "Assistant"), reply)]
+        sample = self.agent.sample_for(self.image, turns, self.persona)
+        reply = self.agent.reply_to(sample, self.deterministic, seed)
+        self.turns = [*turns, Turn("assistant", task_spec(sample.task).assistant_speaker_for(sample), reply)]
         return reply
 
 

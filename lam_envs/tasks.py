@@ -2,10 +2,12 @@
 
 An entry names the task's judge dimensions, its synthetic generator, seed code and split sizes, its real-data loader
 and that loader's file arguments, its rule-based judge, its LLM-judge prompts (against a reference, and against the
-rubric alone for a turn without one), its simulated user's prompt, and how ``lam data show`` summarises
-a sample's persona and ``lam chat`` reads one from a description. Code that differs by task asks :func:`task_spec`
-instead of testing the task's name, so adding a third task means adding one entry to :data:`TASK_REGISTRY` (and
-its modules)::
+rubric alone for a turn without one), its simulated user's prompt, the judge self-check's degraded replies, and
+everything that depends on the task's persona type: the agent's system message, the persona's identity, the line
+that ``lam data show`` prints and the one a rendered episode shows, the name the agent's turns go under, and how
+``lam chat`` reads a persona from a description. Code that differs by task asks :func:`task_spec` instead of testing
+the task's name or its persona's type, so adding a third task means adding one entry to :data:`TASK_REGISTRY` (and
+its modules, with its own persona type)::
 
     spec = task_spec("mmrole")
     samples = spec.generate("rl", seed=0, n=8)
@@ -87,6 +89,11 @@ class TaskSpec:
         judge_prompt: ``(sample, reply) -> (system, user)``, the LLM judge's system prompt and user text.
         persona_summary: ``(sample) -> str``, one line about the sample's persona (``lam data show``).
         persona_from_text: ``(description) -> Persona``, a persona from a short description (``lam chat``).
+        system_message: ``(sample, style) -> str``, the agent's system message about the sample's persona, for
+            ``style`` ``"full"`` or ``"compact"`` (:func:`lam_envs.data.prompts.system_message`).
+        persona_key: ``(sample) -> str``, the persona's identity (a character's name, an individual's id): samples
+            with equal keys are one persona's (persona-level splits, whole dialogues, the self-check's
+            ``other_character``).
         followups: ``(sample, rng) -> tuple[Exchange, ...]``, exchanges that continue a synthetic sample's
             dialogue in dialogue episodes (:mod:`lam_envs.data.dialogue`), or ``None`` when its own turns suffice.
         rubric_prompt: ``(sample, reply) -> (system, user)``, the LLM judge's prompt for a turn without a reference
@@ -95,6 +102,13 @@ class TaskSpec:
         user_prompt: ``(sample, reply) -> (system, user)``, the simulated user's prompt for the user's next turn
             after the agent's ``reply`` (:class:`~lam_envs.rewards.llm.user.UserSimulator`); ``None`` when the task
             has no simulated user.
+        persona_line: ``(sample) -> str``, the line about the persona that a rendered episode shows (the
+            ``"ansi"`` transcript and the ``"rgb_array"`` frame); ``None`` shows ``persona_summary``'s.
+        assistant_speaker: ``(sample) -> str``, the speaker the agent's turns go under when the dialogue has no
+            assistant turn to take it from (a character's name); ``None`` for ``"Assistant"``.
+        self_check_kinds: ``{kind: (sample, others, rng) -> reply}``, the degraded replies of ``lam judge
+            --self-check``, in order (see :mod:`lam_envs.rewards.selfcheck`); ``None`` when the task has no
+            self-check.
     """
 
     name: str
@@ -110,9 +124,14 @@ class TaskSpec:
     judge_prompt: Ref
     persona_summary: Ref
     persona_from_text: Ref
+    system_message: Ref
+    persona_key: Ref
     followups: Ref | None = None
     rubric_prompt: Ref | None = None
     user_prompt: Ref | None = None
+    persona_line: Ref | None = None
+    assistant_speaker: Ref | None = None
+    self_check_kinds: Ref | None = None
 
     def generate(self, split: Split | str, *, seed: int = 0, n: int | None = None) -> list[Sample]:
         """Samples of the synthetic task (see :func:`lam_envs.data.synthetic.synthetic_samples`)."""
@@ -175,6 +194,37 @@ class TaskSpec:
         """One line about who the agent plays or answers in ``sample``."""
         return resolve(self.persona_summary)(sample)
 
+    def system_message_for(self, sample: Sample, style: str = "full") -> str:
+        """The agent's system message for ``sample``'s persona, ``"full"`` or ``"compact"``."""
+        return resolve(self.system_message)(sample, style)
+
+    def persona_key_for(self, sample: Sample) -> str:
+        """The identity of ``sample``'s persona (equal for two samples of one persona)."""
+        return resolve(self.persona_key)(sample)
+
+    def persona_line_for(self, sample: Sample) -> str:
+        """The line about ``sample``'s persona in a rendered episode (``persona_summary``'s when the entry has no
+        ``persona_line``)."""
+        return resolve(self.persona_summary if self.persona_line is None else self.persona_line)(sample)
+
+    def assistant_speaker_for(self, sample: Sample) -> str:
+        """The speaker of the agent's turns in ``sample``'s dialogue when none of its turns names it."""
+        return "Assistant" if self.assistant_speaker is None else resolve(self.assistant_speaker)(sample)
+
+    def degraded_kinds(self) -> Mapping[str, Callable[..., str]]:
+        """The judge self-check's degraded kinds, ``{kind: (sample, others, rng) -> reply}`` in order.
+
+        Raises:
+            ValueError: if the entry has no ``self_check_kinds``.
+        """
+        if self.self_check_kinds is None:
+            raise ValueError(
+                f"task {self.name!r} has no judge self-check (no self_check_kinds in its TaskSpec); add "
+                "self_check_kinds=<{kind: (sample, others, rng) -> reply}> to it, e.g. "
+                "lam_envs.rewards.selfcheck.degraded_kinds(...) with the task's own paraphrase and persona words"
+            )
+        return resolve(self.self_check_kinds)
+
     def followups_for(self, sample: Sample, rng: Any) -> tuple[Any, ...]:
         """The generated exchanges that continue synthetic ``sample`` in a dialogue episode (none for real data, or
         for a task whose samples are whole dialogues already)."""
@@ -222,8 +272,13 @@ TASK_REGISTRY: dict[str, TaskSpec] = {
         judge_prompt="lam_envs.rewards.llm.prompts:mmrole_judge_prompt",
         persona_summary="lam_envs.data.personas:character_summary",
         persona_from_text="lam_envs.data.personas:character_from_text",
+        system_message="lam_envs.data.prompts:character_system_message",
+        persona_key="lam_envs.data.personas:character_key",
         rubric_prompt="lam_envs.rewards.llm.prompts:mmrole_rubric_prompt",
         user_prompt="lam_envs.rewards.llm.prompts:mmrole_user_prompt",
+        persona_line="lam_envs.data.personas:character_line",
+        assistant_speaker="lam_envs.data.personas:character_speaker",
+        self_check_kinds="lam_envs.rewards.selfcheck:MMROLE_KINDS",
     ),
     "pcogalign": TaskSpec(
         name="pcogalign",
@@ -249,9 +304,13 @@ TASK_REGISTRY: dict[str, TaskSpec] = {
         judge_prompt="lam_envs.rewards.llm.prompts:pcogalign_judge_prompt",
         persona_summary="lam_envs.data.personas:user_summary",
         persona_from_text="lam_envs.data.personas:user_from_text",
+        system_message="lam_envs.data.prompts:user_system_message",
+        persona_key="lam_envs.data.personas:user_key",
         followups="lam_envs.data.synthetic.pcogalign:pcogalign_followups",
         rubric_prompt="lam_envs.rewards.llm.prompts:pcogalign_rubric_prompt",
         user_prompt="lam_envs.rewards.llm.prompts:pcogalign_user_prompt",
+        persona_line="lam_envs.data.personas:user_line",
+        self_check_kinds="lam_envs.rewards.selfcheck:PCOGALIGN_KINDS",
     ),
 }
 """The tasks, by name. Built-in ids and :data:`~lam_envs.data.types.TASKS` follow its order."""

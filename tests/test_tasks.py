@@ -7,15 +7,21 @@ import inspect
 from collections.abc import Mapping
 from pathlib import Path
 
+import gymnasium as gym
+import numpy as np
 import pytest
 
+from lam_envs.data.dialogue import Exchange, dialogue_script, turn_sample, whole_dialogues
+from lam_envs.data.prompts import sample_messages, system_message
 from lam_envs.data.real.errors import LoadReport
 from lam_envs.data.synthetic import synthetic_samples
 from lam_envs.data.synthetic.seeding import seed_code
-from lam_envs.data.types import TASKS, CharacterProfile, Sample, Split
+from lam_envs.data.types import TASKS, Sample, Split, Turn
+from lam_envs.envs import render
 from lam_envs.envs import resolve as resources
 from lam_envs.envs.config import ConversationConfig
-from lam_envs.envs.registration import ENV_IDS, TASK_NAMES
+from lam_envs.envs.registration import ENTRY_POINT, ENV_IDS, TASK_NAMES
+from lam_envs.rewards import selfcheck
 from lam_envs.rewards.base import DIMENSIONS, JudgeResult, Reward
 from lam_envs.rewards.llm.prompts import build_messages
 from lam_envs.rewards.rules import rule_judge, synthetic_corpus
@@ -34,9 +40,11 @@ def test_every_task_entry_is_complete_and_resolves(name: str) -> None:
     assert len(set(spec.dimensions)) == len(spec.dimensions) and all(isinstance(d, str) for d in spec.dimensions)
     assert spec.image_dimension in spec.dimensions
     refs = (spec.generator, spec.real_loader, spec.rule_judge, spec.judge_prompt, spec.persona_summary,
-            spec.persona_from_text, spec.rubric_prompt, spec.user_prompt)  # fmt: skip
+            spec.persona_from_text, spec.system_message, spec.persona_key, spec.rubric_prompt, spec.user_prompt,
+            spec.persona_line, *spec.degraded_kinds().values())  # fmt: skip
     for ref in refs:
         assert callable(resolve(ref)), f"{name}: {ref!r} is not callable"
+    assert list(spec.degraded_kinds())[:2] == ["reference", "paraphrase"]
     sizes = spec.split_sizes()
     assert isinstance(sizes, Mapping) and set(sizes) == set(Split) and all(v > 0 for v in sizes.values())
     # The files a command line offers are keywords the loader takes.
@@ -62,6 +70,12 @@ def test_every_task_entry_generates_judges_prompts_and_summarises(name: str) -> 
     assert system and "a reply" in user and samples[0].query in user
     assert spec.summarise(samples[0]).strip()
     assert type(spec.parse_persona("home: parent")) is type(samples[0].persona)
+    # What the agent is shown and how an episode is drawn, from the entry alone.
+    assert spec.system_message_for(samples[0], "full") == system_message(samples[0]) == sample_messages(samples[0])[0][1]
+    assert len(spec.system_message_for(samples[0], "compact")) < len(system_message(samples[0]))
+    assert samples[0].persona_key == spec.persona_key_for(samples[0]) and samples[0].persona_key.strip()
+    assert render.persona_line(samples[0]) == spec.persona_line_for(samples[0]) and render.persona_line(samples[0])
+    assert spec.assistant_speaker_for(samples[0]).strip()
 
 
 def test_seed_codes_are_unique_and_pinned() -> None:
@@ -89,19 +103,30 @@ def test_an_unknown_task_names_the_valid_ones() -> None:
         resolve("no_colon_here")
 
 
-# --- a third task: one entry, nothing else --------------------------------------------------------------------
+# --- a third task: one entry (and its own persona type), nothing else -------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Pet:
+    """The toy task's persona, a type no module of the package knows: the pet the agent speaks for."""
+
+    name: str
+    species: str
+
 
 TOY_SIZES = {Split.SFT: 4, Split.RL: 3, Split.TEST_ID: 2, Split.TEST_OOD: 2}
 
 
 def toy_samples(split: Split | str, *, seed: int = 0, n: int | None = None) -> list[Sample]:
-    """A toy task: MMRole's samples under another name (``n`` beyond the split's size is an error)."""
+    """A toy task: MMRole's scenes and dialogues, each character's turned into a pet (``n`` beyond the split's size
+    is an error)."""
     split = Split.parse(split)
     n = TOY_SIZES[split] if n is None else n
     if n > TOY_SIZES[split]:
         raise ValueError(f"the toy {split.value} split holds {TOY_SIZES[split]} samples")
     base = synthetic_samples("mmrole", split, seed=seed, n=n)
-    return [dataclasses.replace(s, id=f"toy-{i}", task="toy") for i, s in enumerate(base)]  # type: ignore[arg-type]
+    return [dataclasses.replace(s, id=f"toy-{i}", task="toy", persona=Pet(s.persona.name, "cat"))  # type: ignore
+            for i, s in enumerate(base)]  # fmt: skip
 
 
 def load_toy(*, toy_file: Path | None, image_root: Path, split: Split | str, seed: int = 0,
@@ -125,6 +150,18 @@ class ToyJudge:
                 for s, r in zip(samples, replies)]  # fmt: skip
 
 
+def toy_system_message(sample: Sample, style: str) -> str:
+    pet = sample.persona
+    assert isinstance(pet, Pet)  # the toy task's own functions know its persona type
+    return f"You are {pet.name} the {pet.species}." + ("" if style == "compact" else " Purr about the image.")
+
+
+TOY_KINDS = selfcheck.degraded_kinds(
+    paraphrase=lambda sample, others, rng: sample.reference.upper(),
+    signature=lambda sample: "Meow!",
+    persona_words=lambda sample: [sample.persona.name, sample.persona.species],
+)
+
 TOY = TaskSpec(
     name="toy",
     title="Toy",
@@ -138,8 +175,14 @@ TOY = TaskSpec(
     rule_judge=ToyJudge,
     judge_prompt=lambda sample, reply: ("Score length. Dimensions: length", f"A: {sample.reference}\nB: {reply}"),
     persona_summary=lambda sample: f"toy persona of {sample.id}",
-    persona_from_text=lambda text: CharacterProfile(f"Toy {text}", "", "", "", "", ""),
+    persona_from_text=lambda text: Pet(f"Toy {text}", "dog"),
+    system_message=toy_system_message,
+    persona_key=lambda sample: f"pet:{sample.persona.name}",
+    persona_line=lambda sample: f"Pet: {sample.persona.name} ({sample.persona.species})",
+    assistant_speaker=lambda sample: sample.persona.name,
+    self_check_kinds=TOY_KINDS,
 )
+TOY_ENV_ID = "lam/Toy-Token-v0"
 
 
 @pytest.fixture()
@@ -171,11 +214,79 @@ def test_a_registered_toy_task_works_through_data_judges_and_env_resources(toy: 
     assert seed_code("toy") == 99
 
 
+def test_a_toy_persona_type_is_prompted_rendered_keyed_and_self_checked_through_its_entry(toy: TaskSpec) -> None:
+    samples = toy_samples("rl")
+    pet = samples[0].persona
+    assert isinstance(pet, Pet)
+    # Prompts: the entry's system message, in both styles, before the dialogue.
+    messages = sample_messages(samples[0], "full")
+    assert messages[0] == ("system", f"You are {pet.name} the cat. Purr about the image.")
+    assert [m[1] for m in messages[1:]] == [t.text for t in samples[0].dialogue]
+    assert sample_messages(samples[0], "compact")[0] == ("system", f"You are {pet.name} the cat.")
+    # Rendering: the entry's persona line in the transcript and the frame.
+    assert render.transcript(samples[0], "hi", finished=True).startswith(f"[toy toy-0] Pet: {pet.name} (cat)\n")
+    assert render.frame(samples[0], "hi").shape == (render.FRAME_HEIGHT, render.FRAME_HEIGHT + render.TEXT_WIDTH, 3)
+    # Persona keys: the entry's, as the dialogue tools and the self-check use them.
+    assert [s.persona_key for s in samples] == [f"pet:{s.persona.name}" for s in samples]
+    assert whole_dialogues(samples) == samples
+    # A dialogue episode's agent turns go under the entry's assistant speaker.
+    opening = dataclasses.replace(samples[0], dialogue=(Turn("user", "Human", "Hi!"),))
+    script = dialogue_script(opening, [Exchange((Turn("user", "Human", "And then?"),), None)])
+    assert turn_sample(opening, script, 1, ["Purr."]).dialogue[1] == Turn("assistant", pet.name, "Purr.")
+    # The self-check: the entry's kinds, in order, the persona-dependent ones from the toy's own parts.
+    reports = selfcheck.self_check_report(ToyJudge(()), samples, seed=0)
+    assert [r.kind for r in reports] == list(TOY_KINDS) and all(r.failures == 0 for r in reports)
+    by_kind = {r.kind: r.mean for r in reports}
+    assert by_kind["reference"] == 1.0 and by_kind["empty"] == 0.0
+    others = samples[1:]
+    assert TOY_KINDS["other_character"](samples[0], others, np.random.default_rng(0)) in {o.reference for o in others}
+    assert TOY_KINDS["catchphrase_spam"](samples[0], others, np.random.default_rng(0)).endswith("Meow!")
+    assert set(TOY_KINDS["persona_word_list"](samples[0], others, np.random.default_rng(0)).lower()[:-1].split(
+        ", ")) == {pet.name.lower(), "cat"}  # fmt: skip
+    # A persona of the task's type is taken as it is; a description goes through the entry.
+    from lam_agents.chat import make_persona
+
+    assert make_persona("toy", pet) is pet and make_persona("toy", "Rex") == Pet("Toy Rex", "dog")
+
+
+def test_a_task_without_a_self_check_says_which_field_to_add(toy: TaskSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(TASK_REGISTRY, "toy", dataclasses.replace(TOY, self_check_kinds=None))
+    with pytest.raises(ValueError, match=r"task 'toy' has no judge self-check \(no self_check_kinds in its "
+                       r"TaskSpec\); add self_check_kinds="):  # fmt: skip
+        selfcheck.self_check_report(ToyJudge(()), toy_samples("rl"))
+    # Without a persona_line a rendered episode shows the persona_summary's line; without an assistant_speaker the
+    # agent's turns go under "Assistant".
+    bare = dataclasses.replace(TOY, persona_line=None, assistant_speaker=None)
+    monkeypatch.setitem(TASK_REGISTRY, "toy", bare)
+    sample = toy_samples("rl", n=1)[0]
+    assert render.persona_line(sample) == "toy persona of toy-0"
+    assert bare.assistant_speaker_for(sample) == "Assistant"
+    with pytest.raises(TypeError, match="system_message"):
+        TaskSpec(**{f.name: getattr(TOY, f.name) for f in dataclasses.fields(TaskSpec) if f.name != "system_message"})
+
+
+def test_a_toy_task_plays_an_episode_through_gym_make(toy: TaskSpec, tiny_qwen_dir: Path) -> None:
+    gym.register(id=TOY_ENV_ID, entry_point=ENTRY_POINT, kwargs={"task": "toy", "action_space": "token"})
+    try:
+        env = gym.make(TOY_ENV_ID, backbone=str(tiny_qwen_dir), max_reply_tokens=3, render_mode="ansi")
+        obs, info = env.reset(seed=0)
+        sample = env.unwrapped.sample
+        assert sample.task == "toy" and isinstance(sample.persona, Pet)
+        done, steps = False, 0
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+            done, steps = terminated or truncated, steps + 1
+        assert steps <= 3 and np.isfinite(reward) and "reply" in info
+        assert env.render().startswith(f"[toy {sample.id}] Pet: {sample.persona.name} (cat)\n")
+        env.close()
+    finally:
+        del gym.registry[TOY_ENV_ID]
+
+
 def test_a_registered_toy_task_works_in_lam_data_show_and_lam_judge(
     toy: TaskSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     from lam_agents import cli
-    from lam_agents.chat import make_persona
 
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("data", "judge"))
     assert cli.main(["data", "show", "--task", "toy", "--n", "2", "--out", str(tmp_path / "syn")]) == 0
@@ -190,4 +301,4 @@ def test_a_registered_toy_task_works_in_lam_data_show_and_lam_judge(
     assert cli.main(["judge", "--task", "toy", "--reply", "one two three", "--index", "1"]) == 0
     out = capsys.readouterr().out
     assert "sample toy-1" in out and "length" in out
-    assert make_persona("toy", "Rex").name == "Toy Rex"
+

@@ -102,7 +102,7 @@ def _assistant_speaker(sample: Sample) -> str:
     named = [t.speaker for t in sample.dialogue if t.role == "assistant"]
     if named:
         return named[0]
-    return str(getattr(sample.persona, "name", "Assistant"))
+    return task_spec(sample.task).assistant_speaker_for(sample)
 
 
 def dialogue_scripts(samples: Sequence[Sample], data_seed: int) -> list[DialogueScript]:

@@ -1,7 +1,8 @@
 """How a :class:`~lam_envs.data.types.Sample` becomes chat messages for a VLM.
 
-One place decides what the agent is shown, for both tasks and both tiers, so that the token and latent twins of an
-environment, the pretraining stages and the chat agent all see the same prompt.
+One place decides what the agent is shown, for every task and both tiers, so that the token and latent twins of an
+environment, the pretraining stages and the chat agent all see the same prompt. The system message is the task's
+(its :class:`~lam_envs.tasks.TaskSpec`'s ``system_message``); the two tasks' are here:
 
 * MMRole: a system message with the character's profile, then the dialogue so far (the image belongs to the first
   user turn).
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from lam_envs.data.types import CharacterProfile, Sample, UserProfile
+from lam_envs.data.personas import character_of, user_of
+from lam_envs.data.types import Sample
+from lam_envs.tasks import task_spec
 
 PromptStyle = Literal["full", "compact"]
 Message = tuple[str, str]  # (role, text) with role in {"system", "user", "assistant"}
@@ -26,26 +29,32 @@ COMPACT_HISTORY_TURNS = 3  # the user's turn plus the exchange before it
 
 
 def system_message(sample: Sample, style: PromptStyle = "full") -> str:
-    """The system message for ``sample``'s persona."""
-    persona = sample.persona
-    if isinstance(persona, CharacterProfile):
-        if style == "compact":
-            return f"You are {persona.name}. Comment on the image in character."
-        return (
-            f"You are {persona.name}. {persona.introduction} Personality: {persona.personality} "
-            f"Experience: {persona.experience} Relationship with the user: {persona.relationship} "
-            f'Catchphrase: "{persona.catchphrase}". Stay in character and comment on the image with the user.'
-        )
-    if isinstance(persona, UserProfile):
-        roles = "; ".join(f"{location}: {role}" for location, role in persona.role_set)
-        if style == "compact":
-            return f"User roles: {roles}. Answer for the role at the place shown."
-        return (
-            f"You are a helpful assistant. The user holds these roles, one per place: {roles}. Look at the image to "
-            "see where the user is, and answer the way this person needs in that role: their body and behaviour, "
-            "their feelings and the situation."
-        )
-    raise TypeError(f"unsupported persona type {type(persona).__name__}")
+    """The system message for ``sample``'s persona (its task entry's ``system_message``)."""
+    return task_spec(sample.task).system_message_for(sample, style)
+
+
+def character_system_message(sample: Sample, style: PromptStyle = "full") -> str:
+    """MMRole: the character to play, with the whole profile (``"full"``) or the name only (``"compact"``)."""
+    persona = character_of(sample)
+    if style == "compact":
+        return f"You are {persona.name}. Comment on the image in character."
+    return (
+        f"You are {persona.name}. {persona.introduction} Personality: {persona.personality} "
+        f"Experience: {persona.experience} Relationship with the user: {persona.relationship} "
+        f'Catchphrase: "{persona.catchphrase}". Stay in character and comment on the image with the user.'
+    )
+
+
+def user_system_message(sample: Sample, style: PromptStyle = "full") -> str:
+    """PCogAlign: the user's role set only (where they are is for the agent to read off the image)."""
+    roles = "; ".join(f"{location}: {role}" for location, role in user_of(sample).role_set)
+    if style == "compact":
+        return f"User roles: {roles}. Answer for the role at the place shown."
+    return (
+        f"You are a helpful assistant. The user holds these roles, one per place: {roles}. Look at the image to "
+        "see where the user is, and answer the way this person needs in that role: their body and behaviour, "
+        "their feelings and the situation."
+    )
 
 
 def sample_messages(sample: Sample, style: PromptStyle = "full", whole: bool = False) -> list[Message]:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from lam_envs.data.images import DEFAULT_MAX_SIDE, open_image
 from lam_envs.data.images import ImageLoadError as ImageLoadError  # re-exported: callers catch it from here
-from lam_envs.tasks import TASK_REGISTRY
+from lam_envs.tasks import TASK_REGISTRY, task_spec
 
 if TYPE_CHECKING:
     from lam_envs.data.scenes import Scene
@@ -172,7 +172,6 @@ class Sample:
 
     @property
     def persona_key(self) -> str:
-        """The persona's identity (character name or individual id), for persona-level splits."""
-        if isinstance(self.persona, CharacterProfile):
-            return self.persona.name
-        return self.persona.individual_id
+        """The persona's identity (character name or individual id; its task entry's ``persona_key``), for
+        persona-level splits."""
+        return task_spec(self.task).persona_key_for(self)

@@ -11,7 +11,8 @@ import textwrap
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from lam_envs.data.types import CharacterProfile, Sample, UserProfile
+from lam_envs.data.types import Sample
+from lam_envs.tasks import task_spec
 
 FRAME_HEIGHT = 256
 TEXT_WIDTH = 320
@@ -20,13 +21,8 @@ _LINE = 12  # pixels per line
 
 
 def persona_line(sample: Sample) -> str:
-    """One line naming who the agent plays or answers."""
-    persona = sample.persona
-    if isinstance(persona, CharacterProfile):
-        return f"Character: {persona.name}"
-    if isinstance(persona, UserProfile):
-        return "User roles: " + "; ".join(f"{place}: {role}" for place, role in persona.role_set)
-    return f"Persona: {type(persona).__name__}"
+    """One line naming who the agent plays or answers (its task entry's ``persona_line``)."""
+    return task_spec(sample.task).persona_line_for(sample)
 
 
 def transcript(sample: Sample, reply: str, *, finished: bool) -> str:

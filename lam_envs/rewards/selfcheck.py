@@ -5,6 +5,10 @@ Each *degraded kind* turns a sample into a reply: the reference itself, a fluent
 reward hack an RL policy would find (catchphrase spam, a list of persona words, every colour and shape listed,
 padding to 4x). :func:`self_check` scores each kind on many samples; a sound judge gives the reference a ratio of
 about 1 and every other kind clearly less.
+
+The kinds of a task are its :class:`~lam_envs.tasks.TaskSpec`'s ``self_check_kinds``. Most work on any sample; the
+few that need to know the persona (a paraphrase, its signature phrase, its words) are given by the task to
+:func:`degraded_kinds`, which lays out the common table (:data:`MMROLE_KINDS` and :data:`PCOGALIGN_KINDS` below).
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from lam_envs.data.scenes import COLORS, SHAPES
-from lam_envs.data.types import CharacterProfile, Sample, UserProfile
+from lam_envs.data.personas import character_of, user_of
+from lam_envs.data.scenes import COLORS, SHAPES, Scene
+from lam_envs.data.types import Sample
 from lam_envs.rewards.base import Reward
+from lam_envs.tasks import task_spec
 
 Degrader = Callable[[Sample, Sequence[Sample], np.random.Generator], str]
 
@@ -62,41 +68,27 @@ def empty(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) ->
     return ""
 
 
-def _signature(sample: Sample) -> str:
-    persona = sample.persona
-    if isinstance(persona, CharacterProfile):
-        return persona.catchphrase
-    assert isinstance(persona, UserProfile)
-    return f"As a {persona.current_role} at the {persona.location}!"
+def catchphrase_spam(signature: Callable[[Sample], str]) -> Degrader:
+    """The degrader that puts the persona's signature phrase, ``signature(sample)``, after every sentence of the
+    reference."""
+
+    def spam(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+        phrase = signature(sample)
+        marked = sample.reference.replace("!", "!|").replace(".", ".|").replace("?", "?|")
+        return " ".join(f"{p} {phrase}" for p in (part.strip() for part in marked.split("|")) if p)
+
+    return spam
 
 
-def catchphrase_spam(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
-    """The reference with the persona's signature phrase after every sentence (the catchphrase; for PCogAlign
-    the role at the place)."""
-    phrase = _signature(sample)
-    parts = [p.strip() for p in sample.reference.replace("!", "!|").replace(".", ".|").replace("?", "?|").split("|")]
-    return " ".join(f"{p} {phrase}" for p in parts if p)
+def persona_word_list(persona_words: Callable[[Sample], Sequence[str]]) -> Degrader:
+    """The degrader that lists every persona word the judge looks for, ``persona_words(sample)``, in random order."""
 
+    def word_list(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+        words = [w for w in persona_words(sample) if w]
+        words = [words[int(i)] for i in rng.permutation(len(words))]
+        return (", ".join(words) + ".").capitalize()
 
-def _persona_words(sample: Sample) -> list[str]:
-    persona = sample.persona
-    if isinstance(persona, CharacterProfile):
-        from lam_envs.data.synthetic.roster import character
-
-        spec = character(persona.name)
-        return list(spec.personality_words + spec.knowledge_words + spec.tone_markers)
-    from lam_envs.data.synthetic.situations import situation_for
-
-    assert isinstance(persona, UserProfile)
-    situation = situation_for(persona)
-    return [persona.current_role or "", persona.location, *situation.feeling_words, *situation.behavior_words]
-
-
-def persona_word_list(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
-    """Every persona word the judge looks for, listed (character lexicons; role, place, feelings, behaviours)."""
-    words = [w for w in _persona_words(sample) if w]
-    words = [words[int(i)] for i in rng.permutation(len(words))]
-    return (", ".join(words) + ".").capitalize()
+    return word_list
 
 
 def list_every_color_and_shape(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
@@ -125,6 +117,111 @@ def degenerate_repetition(sample: Sample, others: Sequence[Sample], rng: np.rand
     return " ".join((phrase * (n // max(len(phrase), 1) + 1))[:n])
 
 
+def degraded_kinds(
+    *,
+    paraphrase: Degrader,
+    signature: Callable[[Sample], str],
+    persona_words: Callable[[Sample], Sequence[str]],
+    **extra: Degrader,
+) -> dict[str, Degrader]:
+    """A task's self-check table: the kinds every task has, in their fixed order, then the task's ``extra`` ones.
+
+    The order is part of the result: kind ``i`` draws from the generator seeded ``[seed, i]``.
+
+    Args:
+        paraphrase: another good reply to the same sample (not a degraded kind: a sound judge scores it close to
+            the reference).
+        signature: the persona's signature phrase (``catchphrase_spam``).
+        persona_words: every persona word the judge looks for (``persona_word_list``).
+        extra: kinds only this task has, by name.
+
+    Returns:
+        ``{kind: degrader}``, as a :class:`~lam_envs.tasks.TaskSpec`'s ``self_check_kinds``.
+    """
+    return {
+        "reference": reference,
+        "paraphrase": paraphrase,
+        "other_character": other_character,
+        "other_image": other_image,
+        "shuffled": shuffled,
+        "empty": empty,
+        "catchphrase_spam": catchphrase_spam(signature),
+        "persona_word_list": persona_word_list(persona_words),
+        "list_every_color_and_shape": list_every_color_and_shape,
+        "very_long": very_long,
+        "very_short": very_short,
+        "degenerate_repetition": degenerate_repetition,
+        **extra,
+    }
+
+
+# --- MMRole: the character's catchphrase and lexicons, a paraphrase from the generator ----------------------------
+
+
+def _scene_of(sample: Sample, what: str) -> Scene:
+    if sample.scene is None:
+        raise TypeError(f"{what} needs a synthetic sample with a scene; {sample.id!r} has none")
+    return sample.scene
+
+
+def character_catchphrase(sample: Sample) -> str:
+    """MMRole: the character's catchphrase."""
+    return character_of(sample).catchphrase
+
+
+def character_words(sample: Sample) -> list[str]:
+    """MMRole: the character's personality and knowledge words and tone markers."""
+    from lam_envs.data.synthetic.roster import character
+
+    spec = character(character_of(sample).name)
+    return list(spec.personality_words + spec.knowledge_words + spec.tone_markers)
+
+
+def mmrole_paraphrase(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """MMRole: another good reply to the same sample, from the synthetic generator with another random state."""
+    from lam_envs.data.synthetic import mmrole_reply
+    from lam_envs.data.synthetic.questions import parse_question
+    from lam_envs.data.synthetic.roster import character
+
+    scene = _scene_of(sample, "paraphrase")
+    return mmrole_reply(character(character_of(sample).name), scene, parse_question(sample.query), rng)
+
+
+MMROLE_KINDS: dict[str, Degrader] = degraded_kinds(
+    paraphrase=mmrole_paraphrase, signature=character_catchphrase, persona_words=character_words
+)
+"""MMRole's degraded kinds (its :class:`~lam_envs.tasks.TaskSpec`'s ``self_check_kinds``)."""
+
+
+# --- PCogAlign: the role at the place, the situation's words, a reply at another of the person's places -----------
+
+
+def role_at_place(sample: Sample) -> str:
+    """PCogAlign: the person's role at the place, as a signature phrase."""
+    persona = user_of(sample)
+    return f"As a {persona.current_role} at the {persona.location}!"
+
+
+def user_words(sample: Sample) -> list[str]:
+    """PCogAlign: the role, the place, and the situation's feeling and behaviour words."""
+    from lam_envs.data.synthetic.situations import situation_for
+
+    persona = user_of(sample)
+    situation = situation_for(persona)
+    return [persona.current_role or "", persona.location, *situation.feeling_words, *situation.behavior_words]
+
+
+def pcogalign_paraphrase(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """PCogAlign: another good reply to the same sample, from the synthetic generator with another random state."""
+    from lam_envs.data.synthetic import pcogalign_reply
+    from lam_envs.data.synthetic.roster import individual
+    from lam_envs.data.synthetic.situations import situation_for
+
+    scene = _scene_of(sample, "paraphrase")
+    persona = user_of(sample)
+    return pcogalign_reply(individual(persona.individual_id), situation_for(persona), scene, rng)
+
+
 def other_role(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
     """PCogAlign: a good reply for the same person, situation and objects, but at another location of their role
     set (so it addresses the wrong role and names the wrong place).
@@ -133,57 +230,24 @@ def other_role(sample: Sample, others: Sequence[Sample], rng: np.random.Generato
         TypeError: for a sample without a PCogAlign user profile.
         ValueError: if the person holds a single role.
     """
-    from lam_envs.data.scenes import Scene
     from lam_envs.data.synthetic import pcogalign_reply
     from lam_envs.data.synthetic.roster import individual
     from lam_envs.data.synthetic.situations import situation_for
 
-    profile = sample.persona
-    if not isinstance(profile, UserProfile) or sample.scene is None:
-        raise TypeError(f"other_role needs a synthetic PCogAlign sample, got persona {type(profile).__name__}")
+    profile = user_of(sample)
+    scene = _scene_of(sample, "other_role")
     locations = [loc for loc, _ in profile.role_set if loc != profile.location]
     if not locations:
         raise ValueError(f"individual {profile.individual_id!r} has a single role; other_role needs two or more")
     location = locations[int(rng.integers(len(locations)))]
-    moved = Scene(location, sample.scene.objects, sample.scene.side)
+    moved = Scene(location, scene.objects, scene.side)
     return pcogalign_reply(individual(profile.individual_id), situation_for(profile), moved, rng)
 
 
-def paraphrase(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
-    """Another good reply to the same sample, from the synthetic generator with another random state (not a
-    degraded kind: a sound judge scores it close to the reference)."""
-    from lam_envs.data.synthetic import mmrole_reply, pcogalign_reply
-    from lam_envs.data.synthetic.questions import parse_question
-    from lam_envs.data.synthetic.roster import character, individual
-    from lam_envs.data.synthetic.situations import situation_for
-
-    persona = sample.persona
-    if sample.scene is None:
-        raise TypeError(f"paraphrase needs a synthetic sample with a scene; {sample.id!r} has none")
-    if isinstance(persona, CharacterProfile):
-        return mmrole_reply(character(persona.name), sample.scene, parse_question(sample.query), rng)
-    assert isinstance(persona, UserProfile)
-    return pcogalign_reply(individual(persona.individual_id), situation_for(persona), sample.scene, rng)
-
-
-COMMON_KINDS: dict[str, Degrader] = {
-    "reference": reference,
-    "paraphrase": paraphrase,
-    "other_character": other_character,
-    "other_image": other_image,
-    "shuffled": shuffled,
-    "empty": empty,
-    "catchphrase_spam": catchphrase_spam,
-    "persona_word_list": persona_word_list,
-    "list_every_color_and_shape": list_every_color_and_shape,
-    "very_long": very_long,
-    "very_short": very_short,
-    "degenerate_repetition": degenerate_repetition,
-}
-KINDS: dict[str, dict[str, Degrader]] = {
-    "mmrole": COMMON_KINDS,
-    "pcogalign": {**COMMON_KINDS, "other_role": other_role},
-}
+PCOGALIGN_KINDS: dict[str, Degrader] = degraded_kinds(
+    paraphrase=pcogalign_paraphrase, signature=role_at_place, persona_words=user_words, other_role=other_role
+)
+"""PCogAlign's degraded kinds (its :class:`~lam_envs.tasks.TaskSpec`'s ``self_check_kinds``)."""
 
 
 @dataclass(frozen=True)
@@ -221,9 +285,10 @@ def self_check_report(
         One report per kind, in order.
 
     Raises:
-        ValueError: if samples are of another task, fewer than two, or a kind is unknown.
+        ValueError: if samples are of another task, fewer than two, or a kind is unknown, or if the judge's task is
+            not registered or has no ``self_check_kinds``.
     """
-    table = KINDS[judge.task]
+    table = task_spec(judge.task).degraded_kinds()
     if len(samples) < 2:
         raise ValueError(f"self-check needs at least two samples, got {len(samples)}")
     wrong = {s.task for s in samples} - {judge.task}

@@ -7,7 +7,8 @@ import pytest
 
 from lam_envs.data.synthetic import synthetic_samples
 from lam_envs.rewards.rules import MMRoleRuleJudge, PCogAlignRuleJudge, rule_judge
-from lam_envs.rewards.selfcheck import KINDS, other_role, self_check, self_check_report, shuffled
+from lam_envs.rewards.selfcheck import other_role, self_check, self_check_report, shuffled
+from lam_envs.tasks import task_spec
 
 
 def _small_judge(task: str):
@@ -18,7 +19,7 @@ def _small_judge(task: str):
 @pytest.mark.parametrize("task", ["mmrole", "pcogalign"])
 def test_self_check_ranks_reference_first_small(task: str) -> None:
     result = self_check(_small_judge(task), synthetic_samples(task, "rl", n=40), seed=1)
-    assert set(result) == set(KINDS[task])
+    assert set(result) == set(task_spec(task).degraded_kinds())
     assert result["reference"][0] >= 0.99
     assert result["paraphrase"][0] >= 0.8
     for kind, (mean, _) in result.items():

@@ -32,7 +32,8 @@ from typing import Any
 
 from PIL import Image
 
-from lam_envs.data.types import CharacterProfile, Sample, Task, UserProfile
+from lam_envs.data.personas import character_of, user_of
+from lam_envs.data.types import CharacterProfile, Sample, UserProfile
 from lam_envs.tasks import task_spec
 
 MMROLE_RUBRIC: dict[str, str] = {
@@ -65,8 +66,6 @@ PCOGALIGN_RUBRIC: dict[str, str] = {
     "conversational_flow": "Does the answer respond naturally to what I asked, in a clear and well-organised way "
     "that is pleasant to read and easy to act on?",
 }
-RUBRICS: dict[Task, dict[str, str]] = {"mmrole": MMROLE_RUBRIC, "pcogalign": PCOGALIGN_RUBRIC}
-"""The rubrics by task, for reading (the prompt builders, named in :mod:`lam_envs.tasks`, use their own)."""
 
 
 def image_data_url(image: Image.Image, max_side: int | None = 1024, fmt: str = "JPEG") -> str:
@@ -135,22 +134,6 @@ def _dialogue_with_reply(sample: Sample, reply: str, default_speaker: str) -> st
     return "\n".join([*(f"{t.speaker}: {t.text}" for t in sample.dialogue), f"{speaker}: {reply}"])
 
 
-def _character(sample: Sample) -> CharacterProfile:
-    persona = sample.persona
-    if not isinstance(persona, CharacterProfile):
-        raise TypeError(
-            f"sample {sample.id!r}: an MMRole sample needs a CharacterProfile, got {type(persona).__name__}"
-        )
-    return persona
-
-
-def _user_profile(sample: Sample) -> UserProfile:
-    persona = sample.persona
-    if not isinstance(persona, UserProfile):
-        raise TypeError(f"sample {sample.id!r}: a PCogAlign sample needs a UserProfile, got {type(persona).__name__}")
-    return persona
-
-
 def _mmrole_context(sample: Sample, persona: CharacterProfile) -> str:
     """The character's profile, the dialogue so far and the turn to answer (what an MMRole judge sees)."""
     last = sample.dialogue[-1]
@@ -191,7 +174,7 @@ def mmrole_judge_prompt(sample: Sample, reply: str) -> tuple[str, str]:
     Raises:
         TypeError: if the sample's persona is not a :class:`CharacterProfile`.
     """
-    persona = _character(sample)
+    persona = character_of(sample)
     system = (
         _MMROLE_EVALUATOR + "You compare two responses of the character to the same turn and "
         "score both on the dimensions below.\n\nDimensions:\n" + _rubric_text(MMROLE_RUBRIC) + "\n\n"
@@ -212,7 +195,7 @@ def mmrole_rubric_prompt(sample: Sample, reply: str) -> tuple[str, str]:
     Raises:
         TypeError: if the sample's persona is not a :class:`CharacterProfile`.
     """
-    persona = _character(sample)
+    persona = character_of(sample)
     system = (
         _MMROLE_EVALUATOR + "You score the character's response to the human's latest turn on the dimensions "
         "below.\n\nDimensions:\n" + _rubric_text(MMROLE_RUBRIC) + "\n\n" + _single_answer_format(tuple(MMROLE_RUBRIC))
@@ -231,7 +214,7 @@ def pcogalign_judge_prompt(sample: Sample, reply: str) -> tuple[str, str]:
     Raises:
         TypeError: if the sample's persona is not a :class:`UserProfile`.
     """
-    persona = _user_profile(sample)
+    persona = user_of(sample)
     system = (
         _PCOGALIGN_PERSON + "each answer serves you, given who you are, where you "
         "are and what you need. You compare two answers to your question and score both on the dimensions below "
@@ -255,7 +238,7 @@ def pcogalign_rubric_prompt(sample: Sample, reply: str) -> tuple[str, str]:
     Raises:
         TypeError: if the sample's persona is not a :class:`UserProfile`.
     """
-    persona = _user_profile(sample)
+    persona = user_of(sample)
     system = (
         _PCOGALIGN_PERSON + "the answer serves you, given who you are, where you are and what you need. You score "
         "the assistant's answer to your latest message on the dimensions below (\"I\" and \"my\" mean you, the "
@@ -285,7 +268,7 @@ def mmrole_user_prompt(sample: Sample, reply: str) -> tuple[str, str]:
     Raises:
         TypeError: if the sample's persona is not a :class:`CharacterProfile`.
     """
-    persona = _character(sample)
+    persona = character_of(sample)
     human = sample.dialogue[-1].speaker
     system = (
         "You play the human in a conversation with a character about an image; an AI plays the character. Write "
@@ -309,7 +292,7 @@ def pcogalign_user_prompt(sample: Sample, reply: str) -> tuple[str, str]:
     Raises:
         TypeError: if the sample's persona is not a :class:`UserProfile`.
     """
-    persona = _user_profile(sample)
+    persona = user_of(sample)
     system = (
         "You will role-play a real person who is asking an AI assistant for help about the situation in the image. "
         "Stay in this person's shoes: who you are, where you are and what you need. Write your next message to the "

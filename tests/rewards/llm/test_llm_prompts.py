@@ -10,7 +10,8 @@ from PIL import Image
 from lam_envs.data.types import Sample
 from lam_envs.rewards.base import DIMENSIONS
 from lam_envs.rewards.llm.prompts import (
-    RUBRICS,
+    MMROLE_RUBRIC,
+    PCOGALIGN_RUBRIC,
     build_messages,
     build_rubric_messages,
     build_user_messages,
@@ -19,10 +20,10 @@ from lam_envs.rewards.llm.prompts import (
 )
 
 
-@pytest.mark.parametrize("task", ["mmrole", "pcogalign"])
-def test_rubric_describes_exactly_the_reported_dimensions(task: str) -> None:
-    assert tuple(RUBRICS[task]) == DIMENSIONS[task]
-    assert all(len(text) > 40 for text in RUBRICS[task].values())
+@pytest.mark.parametrize(("task", "rubric"), [("mmrole", MMROLE_RUBRIC), ("pcogalign", PCOGALIGN_RUBRIC)])
+def test_rubric_describes_exactly_the_reported_dimensions(task: str, rubric: dict[str, str]) -> None:
+    assert tuple(rubric) == DIMENSIONS[task]
+    assert all(len(text) > 40 for text in rubric.values())
 
 
 def test_data_url_downscales_large_images_and_keeps_small_ones() -> None:
