@@ -3,11 +3,15 @@ SB3, lam_agents or Ray (rollout workers live in lam_agents), nor accelerate (dat
 torch.distributed; only the ``lam pretrain`` command starts the process group through accelerate).
 
 Building is kept apart from running: no runtime module (lam_envs outside ``lam_envs.builders``, and lam_agents)
-imports the builders, except the commands that build assets, which import them inside the function that builds."""
+imports the builders, except the commands that build assets, which import them inside the function that builds.
+
+Agents use the env's public surface: lam_agents never reaches through a wrapper into an env's internals
+(``.venv.setup``, ``.venv.config``, ``.unwrapped.venv``, an env's ``_private`` attribute)."""
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +136,62 @@ def test_importing_the_runtime_and_the_cli_loads_no_builder() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.strip() == ""
+
+
+_ENV_NAME = re.compile(r"(^|_)v?envs?$")
+"""A name that holds an env: ``env``, ``venv``, ``envs``, ``vec_env``, ``self._env``, ``inner_env(...)``."""
+KNOWN_REACH_THROUGHS = {
+    ("lam_agents/ray_workers.py", "self.env._seeds"),
+    ("lam_agents/ray_workers.py", "self.env._options"),
+    ("lam_agents/ray_workers.py", "self.env.venv._observations"),
+}
+"""Reach-throughs a change under way replaces by the env's public surface (issue 11, item 3): allowed until it lands,
+never required. Delete an entry once its site is gone; add none."""
+
+
+def _holder(node: ast.AST) -> str:
+    """The last name of the expression an attribute is read from (``inner_env(venv)`` -> ``inner_env``)."""
+    while isinstance(node, (ast.Call, ast.Subscript)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def reach_throughs(source: str) -> list[tuple[int, str]]:
+    """``(line, expression)`` of each read of an env's internals in ``source``: ``<x>.venv.setup``,
+    ``<x>.venv.config``, ``<x>.unwrapped.venv`` and a ``_private`` attribute of anything named like an env."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Attribute):
+            continue
+        holder = _holder(node.value)
+        private = node.attr.startswith("_") and not node.attr.startswith("__") and _ENV_NAME.search(holder)
+        wrapped = (node.attr in ("setup", "config") and holder == "venv") or (node.attr, holder) == ("venv", "unwrapped")
+        if private or wrapped:
+            found.append((node.lineno, ast.unparse(node)))
+    return sorted(found)
+
+
+def test_lam_agents_reaches_into_no_env_internals() -> None:
+    """Agents read what they need from the vector env's documented surface, not from what lies behind it."""
+    sources = {path: source for path, source in _runtime_sources().items() if path.startswith("lam_agents/")}
+    assert len(sources) > 20
+    found = {(path, text): line for path, source in sources.items() for line, text in reach_throughs(source)}
+    assert {f"{path}:{line}: {text}" for (path, text), line in found.items()
+            if (path, text) not in KNOWN_REACH_THROUGHS} == set()  # fmt: skip
+
+
+def test_the_reach_through_check_sees_every_form() -> None:
+    source = (
+        "a = inner_env(venv).venv.setup.samples\n"
+        "b = venv.unwrapped.venv.setup\n"
+        "c = inner_env(self.env).venv.config.max_reply_tokens\n"
+        "d = self.env._seeds\n"
+        "e = envs[0]._batch\n"
+        "f = self._env.num_envs + self.env.venv.num_envs + self._cache + env.__class__.__name__\n"
+    )
+    assert reach_throughs(source) == [
+        (1, "inner_env(venv).venv.setup"), (2, "venv.unwrapped.venv"), (2, "venv.unwrapped.venv.setup"),
+        (3, "inner_env(self.env).venv.config"), (4, "self.env._seeds"), (5, "envs[0]._batch"),
+    ]  # fmt: skip

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from lam_envs.data.prompts import sample_messages, system_message
 from lam_envs.data.real.errors import LoadReport
 from lam_envs.data.synthetic import synthetic_samples
 from lam_envs.data.synthetic.seeding import seed_code
-from lam_envs.data.types import TASKS, Sample, Split, Turn
+from lam_envs.data.types import TASKS, Persona, Sample, Split, Turn
 from lam_envs.envs import render
 from lam_envs.envs import resolve as resources
 from lam_envs.envs.config import ConversationConfig
@@ -302,3 +304,102 @@ def test_a_registered_toy_task_works_in_lam_data_show_and_lam_judge(
     out = capsys.readouterr().out
     assert "sample toy-1" in out and "length" in out
 
+
+# --- nothing outside the registry tells the tasks apart ------------------------------------------------------------
+
+PERSONA_TYPES = frozenset(t.__name__ for t in typing.get_args(Persona))
+"""The built-in tasks' persona types (``CharacterProfile``, ``UserProfile``)."""
+
+
+def _is_task_name(node: ast.AST | None, tasks: frozenset[str]) -> bool:
+    """A task's name as a literal, or a tuple, list or set literal holding one."""
+    if isinstance(node, ast.Constant):
+        return node.value in tasks
+    return isinstance(node, (ast.Tuple, ast.List, ast.Set)) and any(_is_task_name(e, tasks) for e in node.elts)
+
+
+def _type_names(node: ast.AST) -> set[str]:
+    """The class names in ``isinstance``'s second argument (``CharacterProfile``, ``types.UserProfile``, a tuple)."""
+    if isinstance(node, ast.Tuple):
+        return set().union(*(_type_names(e) for e in node.elts))
+    return {node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")}
+
+
+def _persona_checks(test: ast.AST) -> list[bool]:
+    """For each ``isinstance(x, <persona type>)`` in ``test``: whether it is negated (``not isinstance(...)``)."""
+    negated = {id(n.operand) for n in ast.walk(test) if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not)}
+    return [id(n) in negated for n in ast.walk(test)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "isinstance"
+            and len(n.args) == 2 and _type_names(n.args[1]) & PERSONA_TYPES]  # fmt: skip
+
+
+def task_dispatch(source: str, tasks: frozenset[str]) -> list[tuple[int, str]]:
+    """Where ``source`` tells tasks apart by hand: ``(line, what)`` for each comparison with a task's name
+    (``task == "mmrole"``, ``task in ("mmrole", ...)``, ``case "mmrole":``), table keyed by task names, and branch on
+    a persona's type (``if isinstance(persona, CharacterProfile)``, in an ``if``, a conditional expression, a
+    comprehension or a ``case CharacterProfile():``). A guard that only raises (``if not isinstance(p, UserProfile):
+    raise TypeError(...)``) and an ``assert`` check a type without choosing what to do by it, and are allowed."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare) and any(_is_task_name(o, tasks) for o in (node.left, *node.comparators)):
+            found.append((node.lineno, "compares with a task name"))
+        elif isinstance(node, ast.MatchValue) and _is_task_name(node.value, tasks):
+            found.append((node.lineno, "matches a task name"))
+        elif isinstance(node, ast.Dict) and any(_is_task_name(k, tasks) for k in node.keys):
+            found.append((node.lineno, "a table keyed by task names"))
+        elif isinstance(node, ast.MatchClass) and _type_names(node.cls) & PERSONA_TYPES:
+            found.append((node.lineno, "matches a persona type"))
+        elif isinstance(node, (ast.If, ast.IfExp, ast.While, ast.comprehension)):
+            tests = node.ifs if isinstance(node, ast.comprehension) else [node.test]
+            guard = (isinstance(node, ast.If) and not node.orelse and len(node.body) == 1
+                     and isinstance(node.body[0], ast.Raise))  # fmt: skip
+            for test in tests:
+                if any(not (guard and negated) for negated in _persona_checks(test)):
+                    found.append((test.lineno, "branches on a persona type"))
+    return sorted(found)
+
+
+def test_no_module_outside_the_registry_dispatches_on_a_task_or_its_persona_type() -> None:
+    """What differs by task is in its :class:`TaskSpec` entry; a module named after a task (``rules/mmrole.py``) is
+    that task's own and may know its persona type."""
+    import lam_agents
+    import lam_envs
+
+    tasks = frozenset(task_names())
+    repo = Path(lam_envs.__file__).parent.parent
+    files = [*Path(lam_envs.__file__).parent.rglob("*.py"), *Path(lam_agents.__file__).parent.rglob("*.py")]
+    registry = Path(lam_envs.__file__).parent / "tasks.py"
+    checked = [p for p in sorted(files) if p != registry and p.stem not in tasks]
+    assert len(checked) > 50 and PERSONA_TYPES == {"CharacterProfile", "UserProfile"}
+    found = {str(p.relative_to(repo)): task_dispatch(p.read_text(), tasks) for p in checked}
+    assert {path: sites for path, sites in found.items() if sites} == {}
+
+
+def test_the_dispatch_check_sees_every_form() -> None:
+    tasks = frozenset({"mmrole", "pcogalign"})
+    source = """
+if task == "mmrole": pass
+if sample.task in ("pcogalign", "x"): pass
+KINDS = {"mmrole": 1}
+line = a if isinstance(persona, CharacterProfile) else b
+names = [p for p in ps if isinstance(p, types.UserProfile)]
+if isinstance(spec, (CharacterProfile, UserProfile)):
+    pass
+match task:
+    case "pcogalign":
+        pass
+match persona:
+    case CharacterProfile():
+        pass
+if not isinstance(persona, UserProfile):
+    return None
+"""
+    assert [line for line, _ in task_dispatch(source, tasks)] == [2, 3, 4, 5, 6, 7, 10, 13, 15]
+    allowed = """
+if not isinstance(persona, UserProfile) or sample.scene is None:
+    raise TypeError("needs a UserProfile")
+assert isinstance(persona, CharacterProfile)
+if sample.task != self.task: pass
+spec = TASK_REGISTRY[name]
+"""
+    assert task_dispatch(allowed, tasks) == []
