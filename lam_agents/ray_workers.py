@@ -78,21 +78,28 @@ class RaySettings:
 
 
 class _Worker:
-    """The actor body: one :class:`~lam_agents.vec_env.ConversationVecEnv` of N rows (made a Ray actor by
-    :class:`WorkerPool`). Its SB3-side methods serve :class:`RayVecEnv`, the ``vector_*`` ones :class:`RayVectorEnv`."""
+    """The actor body: one batched env of N rows (made a Ray actor by :class:`WorkerPool`), held as its Gymnasium
+    :class:`~lam_envs.envs.vector.ConversationVectorEnv` (``vector``, for the ``vector_*`` methods that serve
+    :class:`RayVectorEnv`) and that env's SB3 adapter :class:`~lam_agents.vec_env.ConversationVecEnv` (``env``, for
+    the SB3-side methods that serve :class:`RayVecEnv`)."""
 
     def __init__(self, env_id: str, num_envs: int, env_kwargs: dict[str, Any], threads: int) -> None:
         import torch
 
         import lam_envs  # noqa: F401  (registers the lam/ ids in this process)
         from lam_agents.vec_env import ConversationVecEnv
+        from lam_envs.envs.vector import ConversationVectorEnv
 
         torch.set_num_threads(threads)
-        self.env = ConversationVecEnv.make(env_id, num_envs=num_envs, **env_kwargs)
+        vector = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
+                              **env_kwargs).unwrapped
+        assert isinstance(vector, ConversationVectorEnv)  # every lam/ id's vector entry point
+        self.vector = vector
+        self.env = ConversationVecEnv(vector)
 
     def spaces(self) -> tuple[gym.Space, gym.Space, dict[str, Any]]:
         summary = {"num_samples": self.env.num_samples, "max_reply_tokens": self.env.max_reply_tokens,
-                   "render_mode": self.env.venv.render_mode}
+                   "render_mode": self.env.render_mode}
         return self.env.observation_space, self.env.action_space, summary
 
     def ping(self) -> bool:
@@ -100,8 +107,8 @@ class _Worker:
 
     # SB3 side
     def reset(self, seeds: list[int | None], options: list[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]]]:
-        self.env._seeds = list(seeds)  # SB3's pending seeds (VecEnv.seed fills them), consumed by reset()
-        self.env._options = [dict(o) for o in options]
+        self.env.set_seeds(seeds)  # consumed by reset(), as SB3's VecEnv.seed / set_options are
+        self.env.set_options(list(options))
         obs = self.env.reset()
         return obs, self.env.reset_infos
 
@@ -130,16 +137,16 @@ class _Worker:
 
     # Gymnasium side
     def vector_reset(self, seed: list[int | None] | None, options: dict[str, Any] | None) -> tuple[Any, dict]:
-        return self.env.venv.reset(seed=seed, options=options)
+        return self.vector.reset(seed=seed, options=options)
 
     def vector_step(self, actions: np.ndarray) -> tuple[Any, ...]:
-        return self.env.venv.step(np.array(actions))
+        return self.vector.step(np.array(actions))
 
     def vector_observations(self) -> Any:
-        return self.env.venv._observations()
+        return self.vector.observations()
 
     def vector_render(self) -> Any:
-        return self.env.venv.render()
+        return self.vector.render()
 
     def close(self) -> None:
         self.env.close()

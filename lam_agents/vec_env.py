@@ -86,6 +86,18 @@ class ConversationVecEnv(VecEnv):
         return cls(venv.unwrapped)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------------------------------------ stepping
+    def set_seeds(self, seeds: Sequence[int | None]) -> None:
+        """Seed each row's next reset with its own seed, where SB3's ``seed(s)`` gives row i ``s + i``: how a facade
+        over several of these envs (:mod:`lam_agents.ray_workers`) passes on the seeds of its rows. Like ``seed``, it
+        takes effect at the next :meth:`reset`; all ``None`` seeds nothing (the rows keep their generators).
+
+        Raises:
+            ValueError: unless there is one seed per row.
+        """
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs; pass one seed (or None) per env")
+        self._seeds = list(seeds)
+
     def reset(self) -> VecEnvObs:
         seeds = self._seeds if any(s is not None for s in self._seeds) else None
         pins = [o.get("sample_index") for o in self._options]

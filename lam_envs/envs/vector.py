@@ -163,7 +163,15 @@ class ConversationVectorEnv(VectorEnv):
         self.batch.set_state(state["batch"])
         self._started = bool(state["started"])
 
-    def _observations(self) -> Any:
+    def observations(self) -> Any:
+        """Every row's current observation, batched: what the last ``reset`` or ``step`` returned (a facade that
+        resets only some of its envs reads the others' here, see ``lam_agents.ray_workers``).
+
+        Raises:
+            RuntimeError: before the first ``reset``.
+        """
+        if not self._started:
+            raise RuntimeError("call reset() before observations()")
         return batch_observations(self.batch, self.single_observation_space)
 
     # ------------------------------------------------------------------------------------------------ for agents
@@ -222,7 +230,7 @@ class ConversationVectorEnv(VectorEnv):
         infos: dict[str, Any] = {}
         for row in rows:
             infos = self._add_info(infos, reset_info(self.batch, row), row)
-        return self._observations(), infos
+        return self.observations(), infos
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Emit one token per row; finished rows are judged and restarted in the same step.
@@ -262,7 +270,7 @@ class ConversationVectorEnv(VectorEnv):
                 else:
                     infos = self._add_info(infos, reset_info(self.batch, row), row)
         return (
-            self._observations(),
+            self.observations(),
             result.rewards.copy(),
             result.terminated.copy(),
             np.zeros(self.num_envs, dtype=bool),  # nothing in the env truncates: see ConversationEnv
