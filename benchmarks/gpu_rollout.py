@@ -260,7 +260,7 @@ def env_rate(env_id: str, n: int, kwargs: dict[str, Any], args: argparse.Namespa
     """Env steps/s of ``n`` vector rows with random actions, and the share of time in prefill and decode."""
     envs = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
     try:
-        if envs.unwrapped.setup.backbone is not backbone:
+        if envs.unwrapped.parts.backbone is not backbone:
             raise RuntimeError("the envs loaded their own backbone: the call timers would see nothing")
         envs.reset(seed=args.seed)
         rng = np.random.default_rng(args.seed)

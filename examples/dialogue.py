@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--env-kwargs", default="{}", help="env keywords as JSON")
     args = parser.parse_args()
     env = gym.make(args.env, **json.loads(args.env_kwargs))
-    prior = env.unwrapped.setup.world_model.prior_logits  # the latent model's policy prior over codes
+    prior = env.unwrapped.parts.world_model.prior_logits  # the latent model's policy prior over codes
     obs, info = env.reset(seed=args.seed)
     for episode in range(args.episodes):
         print(f"episode {episode}: sample {info['sample_id']}, {info['turns']} user turns")

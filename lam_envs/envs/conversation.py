@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, SupportsFloat
 
@@ -14,7 +15,7 @@ from lam_envs.envs import render as rendering
 from lam_envs.data.types import Sample
 from lam_envs.envs.config import ConversationConfig, check_action_kind, check_task
 from lam_envs.envs.dynamics import ReplyBatch
-from lam_envs.envs.setup import Setup
+from lam_envs.envs.setup import EnvParts, Setup
 from lam_envs.envs.spaces import observation_space, reset_info, row_observation, step_info
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,10 @@ class ConversationEnv(gym.Env, EzPickle):
                        dataset={"train": ..., "test_id": ..., "test_ood": ..., "image_root": ...},
                        split="test_ood", reward=LLMJudgeConfig(base_url=..., model=...))
 
+    What agents read of a built env (``env.unwrapped``): ``task``, ``action_kind``, ``num_samples``,
+    ``max_reply_tokens`` and ``parts`` (the frozen backbone, world model and samples, an
+    :class:`~lam_envs.envs.setup.EnvParts`), the names the batched env and its SB3 and Ray adapters offer too.
+
     ## Registered Configurations
 
     * ``lam/MMRole-Latent-v0``: MMRole role-play, actions are latent codes.
@@ -184,6 +189,26 @@ class ConversationEnv(gym.Env, EzPickle):
     def judge_failures(self) -> int:
         """Replies the judge failed to score so far (counted when ``judge_failure_reward`` is set)."""
         return self._batch.judge_failures
+
+    # ------------------------------------------------------------------------------------------------ for agents
+    @functools.cached_property
+    def parts(self) -> EnvParts:
+        """The frozen models, samples and reply limit behind this env, for agents to read (see :class:`EnvParts`).
+
+        ``task`` and ``action_kind`` are attributes of the env too; ``setup`` and ``config`` are its internals, which
+        agents do not read.
+        """
+        return self.setup.parts
+
+    @property
+    def num_samples(self) -> int:
+        """The number of prompts the env draws from (``options["sample_index"]`` lies in ``[0, num_samples)``)."""
+        return len(self.setup.samples)
+
+    @property
+    def max_reply_tokens(self) -> int:
+        """The reply limit (a reply is cut, judged and its episode ended after this many tokens)."""
+        return int(self.config.max_reply_tokens)
 
     # ------------------------------------------------------------------------------------------------ Gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:

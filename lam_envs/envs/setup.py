@@ -25,8 +25,9 @@ from lam_envs.rewards.base import Reward
 class EnvParts:
     """What agents may read of a conversation env: its frozen models, its samples and its reply limit.
 
-    The public surface of :class:`~lam_envs.envs.vector.ConversationVectorEnv` (``env.parts``) and of the SB3 and
-    Ray adapters in ``lam_agents``; agents read these instead of the env's internals and never modify them.
+    The public surface of :class:`~lam_envs.envs.conversation.ConversationEnv` and
+    :class:`~lam_envs.envs.vector.ConversationVectorEnv` (``env.parts``) and of the SB3 and Ray adapters in
+    ``lam_agents``; agents read these instead of the env's internals and never modify them.
     """
 
     task: Task

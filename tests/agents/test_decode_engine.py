@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium as gym
 import pytest
 import torch
 
@@ -70,6 +71,14 @@ def test_the_env_surface_is_the_same_on_every_face(tiny_env_kwargs: dict[str, An
         assert env.max_reply_tokens == env.parts.max_reply_tokens == tiny_env_kwargs["max_reply_tokens"]
         assert env.parts.world_model is not None and env.parts.backbone.hidden_size > 0
         assert (env.parts.task, env.parts.action_kind) == (env.task, env.action_kind)
+        if workers == 1:
+            # The single env offers the same names (all but num_envs), over the same (shared) models and samples.
+            single = gym.make("lam/PCogAlign-Latent-v0", **tiny_env_kwargs).unwrapped
+            assert (single.task, single.action_kind) == (env.task, env.action_kind)
+            assert (single.num_samples, single.max_reply_tokens) == (env.num_samples, env.max_reply_tokens)
+            assert single.parts.backbone is env.parts.backbone and single.parts.world_model is env.parts.world_model
+            assert single.parts == env.parts
+            single.close()
         venv.close()
     finally:
         if workers > 1:
