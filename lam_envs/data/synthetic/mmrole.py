@@ -16,6 +16,8 @@ in-distribution test; the 4 held-out characters appear only in :attr:`Split.TEST
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from lam_envs.data.scenes import Scene, random_scene
@@ -34,7 +36,7 @@ from lam_envs.data.synthetic.grammar import (
     scene_summary,
     sample_distinct,
 )
-from lam_envs.data.synthetic.questions import Question, asked_objects, question_text, random_question
+from lam_envs.data.synthetic.questions import Question, QuestionKind, asked_objects, question_text, random_question
 from lam_envs.data.synthetic.roster import CHARACTERS, CharacterSpec
 from lam_envs.data.synthetic.seeding import split_indices, split_samples
 from lam_envs.data.types import Sample, Split, Turn
@@ -62,119 +64,139 @@ def _pick_word(n: int, singular: str, plural_form: str) -> str:
     return singular if n == 1 else plural_form
 
 
-def answer_sentence(question: Question, scene: Scene, rng: np.random.Generator) -> str:
-    """One true sentence that answers ``question`` about ``scene`` (contains its answer words)."""
-    kind, color, shape = question.kind, question.color, question.shape
+def _count_sentence(question: Question, scene: Scene, rng: np.random.Generator) -> str:
+    """How many of the asked objects there are, in words (``"zero"`` when none)."""
+    color, shape = question.color, question.shape
+    n = len(asked_objects(question, scene))
+    nw, things = number_word(n), _things(color, shape, n)
+    if n == 0:
+        return expand("[I see|There are] no {things} [here|at all], [so the count is zero|zero in total].", rng,
+                      {"things": _things(color, shape, 2)})
+    be = "is" if n == 1 else "are"
+    return expand(
+        pick(
+            rng,
+            (
+                "I count {nw} {things} [here|in the picture|in all].",
+                "There {be} {nw} {things} [here|in this picture|, no more and no less].",
+                "{nw} {things}, [by my count|if I count right|as far as I can tell].",
+                "[My count says|The answer is] {nw} {things}.",
+            ),
+        ),
+        rng,
+        {"nw": nw, "things": things, "be": be},
+    )
+
+
+def _color_sentence(question: Question, scene: Scene, rng: np.random.Generator) -> str:
+    """Every colour of the objects of the asked shape (or that there is no such object)."""
+    shape = question.shape
     objs = asked_objects(question, scene)
-    if kind == "count":
-        n = len(objs)
-        nw, things = number_word(n), _things(color, shape, n)
-        if n == 0:
-            return expand("[I see|There are] no {things} [here|at all], [so the count is zero|zero in total].", rng,
-                          {"things": _things(color, shape, 2)})
-        be = "is" if n == 1 else "are"
-        return expand(
-            pick(
-                rng,
-                (
-                    "I count {nw} {things} [here|in the picture|in all].",
-                    "There {be} {nw} {things} [here|in this picture|, no more and no less].",
-                    "{nw} {things}, [by my count|if I count right|as far as I can tell].",
-                    "[My count says|The answer is] {nw} {things}.",
-                ),
+    colors = sorted({o.color for o in objs})
+    if not colors:
+        return expand("[I see no|There is no] {shape} [here|in this picture].", rng, {"shape": shape or "object"})
+    n = len(objs)
+    things = plural(shape, n) if shape else _pick_word(n, "object", "objects")
+    if len(colors) == 1:
+        templates = (
+            "The {things} {be} {colors}.",
+            "{Colors}, [plain as day|clear enough|without a doubt]: the {things} {be} {colors}.",
+            "[Those|The] {things} [are painted|are coloured|come in] {colors}."
+            if n > 1
+            else "The {things} [is painted|is coloured|is] {colors}.",
+        )
+    else:
+        templates = ("The {things} come in {colors}.", "[Some|A few] of the {things} are {first}, the rest {rest}.")
+    return expand(
+        pick(rng, templates),
+        rng,
+        {
+            "things": things,
+            "be": "is" if n == 1 else "are",
+            "colors": join_words(colors),
+            "Colors": colors[0].capitalize(),
+            "first": colors[0],
+            "rest": join_words(colors[1:]),
+        },
+    )
+
+
+def _shape_sentence(question: Question, scene: Scene, rng: np.random.Generator) -> str:
+    """Every shape of the objects of the asked colour (or that there is no such object)."""
+    color = question.color
+    objs = asked_objects(question, scene)
+    shapes = sorted({o.shape for o in objs})
+    if not shapes:
+        return expand("[I see nothing|Nothing here is] {color} [in this picture|].", rng, {"color": color or ""})
+    n = len(objs)
+    if len(shapes) == 1:
+        form = f"{article(shapes[0])} {shapes[0]}" if n == 1 else plural(shapes[0])
+        templates = (
+            "The {color} {thing} {be} {form}.",
+            "[That|The] {color} {thing} {be} {form}, [clear as can be|no doubt about it].",
+            "{Form}: [that is|that is the shape of] the {color} {thing}.",
+        )
+    else:
+        form = join_words([plural(s) for s in shapes])
+        templates = ("The {color} things are {form}.", "[Among|Of] the {color} things I see {form}.")
+    return expand(
+        pick(rng, templates),
+        rng,
+        {
+            "color": color or "",
+            "thing": _pick_word(n, "thing", "things"),
+            "be": "is" if n == 1 else "are",
+            "form": form,
+            "Form": form[0].upper() + form[1:],
+        },
+    )
+
+
+def _position_sentence(question: Question, scene: Scene, rng: np.random.Generator) -> str:
+    """Where the asked objects sit in the picture (or that there are none)."""
+    color, shape = question.color, question.shape
+    objs = asked_objects(question, scene)
+    if not objs:
+        return expand("[I cannot find|There is no] {things} [here|anywhere].", rng,
+                      {"things": _things(color, shape, 1)})
+    where = position_phrase([o.position for o in objs], rng)
+    be = "is" if len(objs) == 1 else "are"
+    things = _things(color, shape, len(objs))
+    return expand(
+        pick(
+            rng,
+            (
+                "The {things} {be} {where}.",
+                "[You will find|Look for] the {things} {where}.",
+                "{Where}: that is where the {things} {be}.",
+                "The {things} [sit|can be seen] {where}." if len(objs) > 1 else "The {things} sits {where}.",
             ),
+        ),
+        rng,
+        {"things": things, "be": be, "where": where, "Where": where[0].upper() + where[1:]},
+    )
+
+
+def _place_sentence(question: Question, scene: Scene, rng: np.random.Generator) -> str:
+    """Where the picture was taken (the background)."""
+    return expand(
+        pick(
             rng,
-            {"nw": nw, "things": things, "be": be},
-        )
-    if kind == "color":
-        colors = sorted({o.color for o in objs})
-        if not colors:
-            return expand("[I see no|There is no] {shape} [here|in this picture].", rng, {"shape": shape or "object"})
-        n = len(objs)
-        things = plural(shape, n) if shape else _pick_word(n, "object", "objects")
-        if len(colors) == 1:
-            templates = (
-                "The {things} {be} {colors}.",
-                "{Colors}, [plain as day|clear enough|without a doubt]: the {things} {be} {colors}.",
-                "[Those|The] {things} [are painted|are coloured|come in] {colors}."
-                if n > 1
-                else "The {things} [is painted|is coloured|is] {colors}.",
-            )
-        else:
-            templates = ("The {things} come in {colors}.", "[Some|A few] of the {things} are {first}, the rest {rest}.")
-        return expand(
-            pick(rng, templates),
-            rng,
-            {
-                "things": things,
-                "be": "is" if n == 1 else "are",
-                "colors": join_words(colors),
-                "Colors": colors[0].capitalize(),
-                "first": colors[0],
-                "rest": join_words(colors[1:]),
-            },
-        )
-    if kind == "shape":
-        shapes = sorted({o.shape for o in objs})
-        if not shapes:
-            return expand("[I see nothing|Nothing here is] {color} [in this picture|].", rng, {"color": color or ""})
-        n = len(objs)
-        if len(shapes) == 1:
-            form = f"{article(shapes[0])} {shapes[0]}" if n == 1 else plural(shapes[0])
-            templates = (
-                "The {color} {thing} {be} {form}.",
-                "[That|The] {color} {thing} {be} {form}, [clear as can be|no doubt about it].",
-                "{Form}: [that is|that is the shape of] the {color} {thing}.",
-            )
-        else:
-            form = join_words([plural(s) for s in shapes])
-            templates = ("The {color} things are {form}.", "[Among|Of] the {color} things I see {form}.")
-        return expand(
-            pick(rng, templates),
-            rng,
-            {
-                "color": color or "",
-                "thing": _pick_word(n, "thing", "things"),
-                "be": "is" if n == 1 else "are",
-                "form": form,
-                "Form": form[0].upper() + form[1:],
-            },
-        )
-    if kind == "position":
-        if not objs:
-            return expand("[I cannot find|There is no] {things} [here|anywhere].", rng,
-                          {"things": _things(color, shape, 1)})
-        where = position_phrase([o.position for o in objs], rng)
-        be = "is" if len(objs) == 1 else "are"
-        things = _things(color, shape, len(objs))
-        return expand(
-            pick(
-                rng,
-                (
-                    "The {things} {be} {where}.",
-                    "[You will find|Look for] the {things} {where}.",
-                    "{Where}: that is where the {things} {be}.",
-                    "The {things} [sit|can be seen] {where}." if len(objs) > 1 else "The {things} sits {where}.",
-                ),
+            (
+                "This [looks like|must be|is clearly] the {place}.",
+                "We are {at_place}[, I would say|, no doubt|].",
+                "[That|This] is the {place}, [I am sure of it|plain to see|judging by the background].",
+                "[The background says|It is] the {place}.",
+                "[This picture was|It was] taken {at_place}[, no question|].",
             ),
-            rng,
-            {"things": things, "be": be, "where": where, "Where": where[0].upper() + where[1:]},
-        )
-    if kind == "place":
-        return expand(
-            pick(
-                rng,
-                (
-                    "This [looks like|must be|is clearly] the {place}.",
-                    "We are {at_place}[, I would say|, no doubt|].",
-                    "[That|This] is the {place}, [I am sure of it|plain to see|judging by the background].",
-                    "[The background says|It is] the {place}.",
-                    "[This picture was|It was] taken {at_place}[, no question|].",
-                ),
-            ),
-            rng,
-            {"place": scene.background, "at_place": place_phrase(scene.background)},
-        )
+        ),
+        rng,
+        {"place": scene.background, "at_place": place_phrase(scene.background)},
+    )
+
+
+def _describe_sentence(question: Question, scene: Scene, rng: np.random.Generator) -> str:
+    """What the picture shows: a summary of its objects, and the place."""
     summary = scene_summary(scene, rng)
     at_place = place_phrase(scene.background)
     return expand(
@@ -190,6 +212,22 @@ def answer_sentence(question: Question, scene: Scene, rng: np.random.Generator) 
         rng,
         {"summary": summary, "place": scene.background, "at_place": at_place, "At_place": at_place.capitalize()},
     )
+
+
+_ANSWER_SENTENCES: dict[QuestionKind, Callable[[Question, Scene, np.random.Generator], str]] = {
+    "count": _count_sentence,
+    "color": _color_sentence,
+    "shape": _shape_sentence,
+    "position": _position_sentence,
+    "place": _place_sentence,
+    "describe": _describe_sentence,
+}
+
+
+def answer_sentence(question: Question, scene: Scene, rng: np.random.Generator) -> str:
+    """One true sentence that answers ``question`` about ``scene`` (contains its answer words): the sentence of its
+    kind (a count, the colours or shapes asked about, where the objects sit, the place, a description)."""
+    return _ANSWER_SENTENCES[question.kind](question, scene, rng)
 
 
 # --- the character's voice -----------------------------------------------------------------------------------
