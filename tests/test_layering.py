@@ -167,7 +167,7 @@ def reach_throughs(source: str) -> list[tuple[int, str]]:
             continue
         holder = _holder(node.value)
         private = node.attr.startswith("_") and not node.attr.startswith("__") and _ENV_NAME.search(holder)
-        wrapped = (node.attr in ("setup", "config") and holder == "venv") or (node.attr, holder) == ("venv", "unwrapped")
+        wrapped = (node.attr, holder) in (("setup", "venv"), ("config", "venv"), ("venv", "unwrapped"))
         if private or wrapped:
             found.append((node.lineno, ast.unparse(node)))
     return sorted(found)

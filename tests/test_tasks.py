@@ -73,7 +73,8 @@ def test_every_task_entry_generates_judges_prompts_and_summarises(name: str) -> 
     assert spec.summarise(samples[0]).strip()
     assert type(spec.parse_persona("home: parent")) is type(samples[0].persona)
     # What the agent is shown and how an episode is drawn, from the entry alone.
-    assert spec.system_message_for(samples[0], "full") == system_message(samples[0]) == sample_messages(samples[0])[0][1]
+    full = spec.system_message_for(samples[0], "full")
+    assert full == system_message(samples[0]) == sample_messages(samples[0])[0][1]
     assert len(spec.system_message_for(samples[0], "compact")) < len(system_message(samples[0]))
     assert samples[0].persona_key == spec.persona_key_for(samples[0]) and samples[0].persona_key.strip()
     assert render.persona_line(samples[0]) == spec.persona_line_for(samples[0]) and render.persona_line(samples[0])
