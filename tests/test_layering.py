@@ -140,13 +140,6 @@ def test_importing_the_runtime_and_the_cli_loads_no_builder() -> None:
 
 _ENV_NAME = re.compile(r"(^|_)v?envs?$")
 """A name that holds an env: ``env``, ``venv``, ``envs``, ``vec_env``, ``self._env``, ``inner_env(...)``."""
-KNOWN_REACH_THROUGHS = {
-    ("lam_agents/ray_workers.py", "self.env._seeds"),
-    ("lam_agents/ray_workers.py", "self.env._options"),
-    ("lam_agents/ray_workers.py", "self.env.venv._observations"),
-}
-"""Reach-throughs a change under way replaces by the env's public surface (issue 11, item 3): allowed until it lands,
-never required. Delete an entry once its site is gone; add none."""
 
 
 def _holder(node: ast.AST) -> str:
@@ -177,9 +170,8 @@ def test_lam_agents_reaches_into_no_env_internals() -> None:
     """Agents read what they need from the vector env's documented surface, not from what lies behind it."""
     sources = {path: source for path, source in _runtime_sources().items() if path.startswith("lam_agents/")}
     assert len(sources) > 20
-    found = {(path, text): line for path, source in sources.items() for line, text in reach_throughs(source)}
-    assert {f"{path}:{line}: {text}" for (path, text), line in found.items()
-            if (path, text) not in KNOWN_REACH_THROUGHS} == set()  # fmt: skip
+    found = [f"{path}:{line}: {text}" for path, source in sources.items() for line, text in reach_throughs(source)]
+    assert found == []
 
 
 def test_the_reach_through_check_sees_every_form() -> None:
