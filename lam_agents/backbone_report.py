@@ -19,11 +19,12 @@ from typing import Sequence
 
 import numpy as np
 
-from lam_envs.backbone import Backbone, Context
+from lam_envs.backbone import Backbone
 from lam_envs.backbone.generate import answer_log_likelihood, greedy_replies
-from lam_envs.data.prompts import PromptStyle, sample_messages
+from lam_envs.data.prompts import PromptStyle
 from lam_envs.data.synthetic import synthetic_samples
-from lam_envs.data.types import Sample, Split, Task
+from lam_envs.data.types import Split, Task
+from lam_envs.envs.prompting import contexts_for
 from lam_envs.rewards.base import JudgeResult
 from lam_envs.rewards.rules import rule_judge
 from lam_envs.tasks import TASK_REGISTRY
@@ -58,12 +59,6 @@ def _mean_dimensions(results: Sequence[JudgeResult]) -> dict[str, float]:
     return {k: float(np.mean([r.dimension_ratios[k] for r in ok])) for k in keys}
 
 
-def contexts_for(samples: Sequence[Sample], style: PromptStyle, images: Sequence[Sample] | None = None) -> list[Context]:
-    """Decode contexts for ``samples``; ``images`` (same length) supplies the image of another sample per row."""
-    sources = images if images is not None else samples
-    return [Context(src.image.load(), sample_messages(s, style)) for s, src in zip(samples, sources)]
-
-
 def split_quality(
     backbone: Backbone,
     task: Task,
@@ -85,7 +80,7 @@ def split_quality(
     # Swap images with a derangement (shift by one), keeping the dialogue: the judge still checks against the
     # sample's own scene, so a model that reads the image now describes the wrong one.
     shifted = samples[1:] + samples[:1]
-    swapped = greedy_replies(backbone, contexts_for(samples, style, shifted), max_new_tokens=max_new_tokens)
+    swapped = greedy_replies(backbone, contexts_for(samples, style, images=shifted), max_new_tokens=max_new_tokens)
     swapped_results = judge.score(samples, swapped)
     ratios = [r.ratio for r in results if not r.failed]
     return SplitQuality(

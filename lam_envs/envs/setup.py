@@ -70,13 +70,18 @@ class Setup:
         else:
             self.num_actions = self.backbone.vocab_size
 
-    @classmethod
-    def build(cls, task: Task, action_kind: ActionKind, config: ConversationConfig) -> Setup:
-        """Load (or reuse) the backbone, world model, samples and judge named by ``config``."""
+    @staticmethod
+    def _models(action_kind: ActionKind, config: ConversationConfig) -> tuple[Backbone, WorldModel | None, str]:
+        """The backbone and world model named by ``config`` (loaded or reused) and the prompt style they are shown."""
         config.check_action_kind(action_kind)
         backbone, is_default = resolve_backbone(config)
         world_model = resolve_world_model(config.latent_model, backbone) if action_kind == "latent" else None
-        style = config.prompt_style or ("compact" if is_default else "full")
+        return backbone, world_model, config.prompt_style or ("compact" if is_default else "full")
+
+    @classmethod
+    def build(cls, task: Task, action_kind: ActionKind, config: ConversationConfig) -> Setup:
+        """Load (or reuse) the backbone, world model, samples and judge named by ``config``."""
+        backbone, world_model, style = cls._models(action_kind, config)
         samples = resolve_samples(task, config)
         return cls(
             task=task,
@@ -106,10 +111,7 @@ class Setup:
     ) -> Setup:
         """The models named by ``config`` without its split's samples or judge: for writing replies with
         :func:`write_replies` (chat, reports), which never judges. ``samples`` are the prompts to answer."""
-        config.check_action_kind(action_kind)
-        backbone, is_default = resolve_backbone(config)
-        world_model = resolve_world_model(config.latent_model, backbone) if action_kind == "latent" else None
-        style = config.prompt_style or ("compact" if is_default else "full")
+        backbone, world_model, style = cls._models(action_kind, config)
         return cls(task, action_kind, config, backbone, world_model, list(samples), None, style)
 
     @property

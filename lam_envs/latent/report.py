@@ -156,12 +156,12 @@ def judged_replies(
     seed: int = 0, max_new_tokens: int = 64, n_examples: int = 2,
 ) -> JudgedReplies:
     """Judge prior-code replies and greedy replies on the first ``n`` samples of a synthetic task split."""
-    from lam_envs.data.prompts import sample_messages
     from lam_envs.data.synthetic import synthetic_samples
+    from lam_envs.envs.prompting import contexts_for
     from lam_envs.rewards.rules import rule_judge
 
     samples = synthetic_samples(task, split, seed=seed, n=n)
-    contexts = [Context(s.image.load(), sample_messages(s, "compact")) for s in samples]
+    contexts = contexts_for(samples, "compact")
     ours = prior_replies(model, backbone, contexts, max_new_tokens)
     base = greedy_replies(backbone, contexts, max_new_tokens)
     judge = rule_judge(task)
