@@ -205,6 +205,41 @@ class ChatAgent:
         """A conversation about ``image`` that goes on turn after turn (see :class:`Conversation`)."""
         return Conversation(self, image, persona_or_roleset, deterministic, seed)
 
+    def play_dialogue(self, split: str, index: int, deterministic: bool = True,
+                      seed: int | None = None) -> list[dict[str, Any]]:
+        """The agent's episode on sample ``index`` of ``split`` in its dialogue env: the ``info`` of each reply, in
+        order (``reply``, ``turn``, ``judge_ratio``, ...), as ``lam eval`` plays it.
+
+        The env is the run's on every sample of ``split``, with the rule judge and the dialogue's own turns only (a
+        run's simulated user is not called), so chatting calls no LLM. It writes each reply after the earlier ones
+        in one decode state, extended by the reply's own tokens and the next user turn (see ``Backbone.extend``):
+        a prompt rebuilt from the replies' text would not always hold those tokens (text decoded from a reply need
+        not tokenize back to it), and so would not always write the episode's next reply.
+
+        Args:
+            split: The split ``index`` is in.
+            index: The sample's index in the split.
+            deterministic: Greedy actions (default) or sampled ones.
+            seed: The env row's seed and that of torch's action sampling, as for ``answer_dialogues`` on a vector
+                env seeded ``seed``; ``None``: fresh entropy.
+
+        Raises:
+            ValueError: if the agent's env is not a dialogue env, or ``index`` is outside the split.
+        """
+        from lam_agents.envs import make_vec_env
+        from lam_agents.evaluate import answer_dialogues
+
+        if not self.config.dialogue:
+            raise ValueError(f"{self.env_id} plays one reply per episode, not a dialogue; use reply_to()")
+        if seed is None:
+            seed = int(np.random.default_rng().integers(2**31))
+        kwargs = {**vars(self.config), "split": split, "num_samples": None, "reward": "rule", "user_simulator": None}
+        venv = make_vec_env(self.env_id, 1, seed, kwargs)
+        try:
+            return answer_dialogues(self.model, venv, [index], deterministic, seed=seed, spec=self.algo)[0]
+        finally:
+            venv.close()
+
     def reply_to(self, sample: Sample, deterministic: bool = True, seed: int | None = None) -> str:
         """The agent's reply to a dataset sample.
 

@@ -3,7 +3,7 @@
 ``--text`` takes one or more messages: the agent answers each in turn, its own replies staying in the conversation.
 Without ``--image``, the agent answers test sample ``--index``; an agent trained on a dialogue env
 (``lam/<Task>-Dialogue-<Kind>-v0``) plays that sample's whole dialogue, each reply judged against its exchange's
-reference.
+reference: the dialogue env's episode on the sample (:meth:`lam_agents.chat.ChatAgent.play_dialogue`).
 """
 
 from __future__ import annotations
@@ -68,19 +68,17 @@ def run(args: argparse.Namespace) -> int:
         if judge is not None:
             print(f"judge ratio: {judge.score([sample], [reply])[0].ratio:.3f}")  # type: ignore[union-attr]
         return 0
-    from lam_envs.data.dialogue import dialogue_scripts, turn_sample
+    from lam_envs.data.dialogue import dialogue_scripts
 
+    # The dialogue env's episode on the sample: each reply continues the decode state of the ones before it.
     script = dialogue_scripts([sample], agent.config.data_seed)[0]
-    replies: list[str] = []
+    episode = agent.play_dialogue(args.split, args.index, deterministic=not args.sample)
     for turn in script.opening:
         print(f"{turn.speaker}: {turn.text}")
-    for k, exchange in enumerate(script.exchanges[: agent.config.max_turns]):
-        now = turn_sample(sample, script, k, replies)
-        reply = agent.reply_to(now, deterministic=not args.sample)
+    for exchange, info in zip(script.exchanges[: agent.config.max_turns], episode, strict=True):
         for turn in exchange.user:
             print(f"{turn.speaker}: {turn.text}")
-        print(f"AGENT: {reply}\nREFERENCE: {exchange.reference or '(none: judged by rubric)'}")
+        print(f"AGENT: {info['reply']}\nREFERENCE: {exchange.reference or '(none: judged by rubric)'}")
         if judge is not None and exchange.reference:
-            print(f"judge ratio: {judge.score([now], [reply])[0].ratio:.3f}")  # type: ignore[union-attr]
-        replies.append(reply)
+            print(f"judge ratio: {info['judge_ratio']:.3f}")  # the env's rule judge, on the exchange as it went
     return 0

@@ -81,3 +81,11 @@ def test_chat_holds_a_three_turn_conversation(dialogue_run: Path, tmp_path: Path
     script = dialogue_scripts(resolve_samples("mmrole", config)[:1], config.data_seed)[0]
     assert out.count("AGENT: ") == len(script) >= 2 and out.count("judge ratio: ") == len(script)
     assert all(e.reference in out for e in script.exchanges)
+    # ... and its replies are the dialogue env's episode on the sample (as `lam eval` plays it).
+    venv = make_vec_env(agent.env_id, 1, 0, {**vars(agent.config), "split": "test_id", "num_samples": None})
+    (episode,) = answer_dialogues(agent.model, venv, [0], deterministic=True)
+    venv.close()
+    assert [line[len("AGENT: "):] for line in out.splitlines() if line.startswith("AGENT: ")] == [
+        info["reply"] for info in episode]
+    ratios = [line for line in out.splitlines() if line.startswith("judge ratio: ")]
+    assert ratios == [f"judge ratio: {info['judge_ratio']:.3f}" for info in episode]
