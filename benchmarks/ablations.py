@@ -39,6 +39,7 @@ import torch  # noqa: E402
 
 from lam_agents.learning import LearningConfig, run_name, run_settings, run_study, summarize  # noqa: E402
 from lam_agents.run_dir import write_json_atomic  # noqa: E402
+from lam_envs.tasks import task_names  # noqa: E402
 
 VARIANTS: dict[str, list[str]] = {
     "full": [],
@@ -73,8 +74,9 @@ def pretrain(out: Path, variant: str, threads: int, scale: float) -> None:
     subprocess.run(cmd, check=True, cwd=REPO)
 
 
-def usage(out: Path, variant: str, n_examples: int) -> dict[str, Any]:
-    """Codebook usage and next-token accuracies of the variant on held-out data (cached in ``usage.json``)."""
+def usage(out: Path, variant: str, n_examples: int, tasks: list[str], n_judged: int) -> dict[str, Any]:
+    """Codebook usage and next-token accuracies of the variant on held-out data, and the judge ratio of its greedy
+    prior-code replies on each task's test_id (``lam latent report``'s measures; cached in ``usage/<variant>.json``)."""
     path = out / "usage" / f"{variant}.json"
     if path.is_file():
         return json.loads(path.read_text())
@@ -85,7 +87,7 @@ def usage(out: Path, variant: str, n_examples: int) -> dict[str, Any]:
     from lam_envs.latent.features import extract_features
     from lam_envs.latent.model import LatentActionModel, default_latent_dir
     from lam_envs.latent.pipeline import PretrainDataConfig, heldout_examples
-    from lam_envs.latent.report import token_metrics
+    from lam_envs.latent.report import judged_replies, token_metrics
 
     backbone = Backbone(BackboneConfig(default_backbone_dir()))
     data = dataclasses.replace(PretrainDataConfig(), seed=0)
@@ -95,7 +97,11 @@ def usage(out: Path, variant: str, n_examples: int) -> dict[str, Any]:
     model = LatentActionModel.from_pretrained(model_dir(out, variant) or default_latent_dir(), device=backbone.device)
     m = token_metrics(model, backbone, paired, text)
     row = {"num_codes": model.num_codes, "code_perplexity": m.code_perplexity, "dead_codes": m.dead_codes,
-           "acc_inverse": m.acc_inverse, "acc_prior": m.acc_prior, "acc_base": m.acc_base, "tokens": m.tokens}
+           "acc_inverse": m.acc_inverse, "acc_prior": m.acc_prior, "acc_base": m.acc_base, "tokens": m.tokens,
+           "prior_reply_ratio": {}}
+    for task in tasks:  # greedy prior-code replies, judged: the model's task score before any RL
+        judged = judged_replies(model, backbone, task, "test_id", n_judged, seed=0)
+        row["prior_reply_ratio"][task] = {"n": judged.n, "prior": judged.ratio_prior, "base": judged.ratio_base}
     write_json_atomic(path, row)
     return row
 
@@ -136,7 +142,9 @@ def write_tables(out: Path, table: dict[str, dict[str, Any]], command: str) -> N
     """``ablations.json`` (every variant's usage and summary rows) and ``ablations.md``."""
     write_json_atomic(out / "ablations.json", table)
     tasks = sorted({r["task"] for v in table.values() for r in v.get("rows", [])})
+    tasks_u = sorted({t for v in table.values() for t in v.get("usage", {}).get("prior_reply_ratio", {})})
     head = "| variant | K | code perplexity | dead codes | next-token acc. (inverse / prior codes) |"
+    head += "".join(f" {t} prior-code replies |" for t in tasks_u)
     head += "".join(f" {t} {s} start → final, improvement [95% CI] |" for t in tasks for s in ("test_id",))
     head += " paper |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -144,6 +152,8 @@ def write_tables(out: Path, table: dict[str, dict[str, Any]], command: str) -> N
         u = entry.get("usage", {})
         cells = [variant, str(u.get("num_codes", "")), f"{u['code_perplexity']:.1f}" if u else "",
                  str(u.get("dead_codes", "")), f"{u['acc_inverse']:.3f} / {u['acc_prior']:.3f}" if u else ""]
+        judged = u.get("prior_reply_ratio", {})
+        cells += [f"{judged[t]['prior']:.3f}" if t in judged else "" for t in tasks_u]
         for task in tasks:
             row = next((r for r in entry.get("rows", []) if r["task"] == task and r["split"] == "test_id"), None)
             cells.append("" if row is None else
@@ -154,7 +164,8 @@ def write_tables(out: Path, table: dict[str, dict[str, Any]], command: str) -> N
     md = (f"# Latent-model ablations\n\nCommand: `{command}`\n\nEach variant is pretrained with `lam pretrain` "
           "(its flags in `benchmarks/ablations.py:VARIANTS`), then latent PPO from the fair start, 20k steps, is "
           "scored before and after (IQM over seeds, 95% stratified-bootstrap CIs, rliable). Codebook usage is measured "
-          "on held-out pretraining data. The paper's column is its own score on the real data, for the ordering "
+          "on held-out pretraining data; prior-code replies are greedy replies decoded with the prior's most likely "
+          "code, rule-judged on test_id (the model before any RL). The paper's column is its own score on the real data, for the ordering "
           "only.\n\n" + "\n".join(lines) + "\n\nBoth splits, every statistic: `ablations.json`.\n")
     (out / "ablations.md").write_text(md)
 
@@ -162,13 +173,14 @@ def write_tables(out: Path, table: dict[str, dict[str, Any]], command: str) -> N
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
-    p.add_argument("--tasks", nargs="+", default=["mmrole", "pcogalign"])
+    p.add_argument("--tasks", nargs="+", default=list(task_names()), choices=list(task_names()))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--steps", type=int, default=20_000, help="env steps per PPO run (the main study's)")
     p.add_argument("--n-eval", type=int, default=24, help="test prompts per split (the main study's)")
     p.add_argument("--pretrain-scale", type=float, default=1.0,
                    help="lam pretrain --scale (1: full embedded scale; smaller only for a smoke run)")
     p.add_argument("--usage-examples", type=int, default=200, help="held-out examples for the codebook usage")
+    p.add_argument("--n-judged", type=int, default=100, help="test_id samples per task for the prior-code replies")
     p.add_argument("--skip-learning", action="store_true", help="pretrain and measure the codebooks only")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "ablations")
@@ -187,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         table = json.loads((out / "ablations.json").read_text())
     for variant in args.variants:
         pretrain(out, variant, args.threads, args.pretrain_scale)
-        table.setdefault(variant, {})["usage"] = usage(out, variant, args.usage_examples)
+        table.setdefault(variant, {})["usage"] = usage(out, variant, args.usage_examples, args.tasks, args.n_judged)
         write_tables(out, table, command)
     if not args.skip_learning:
         for variant in args.variants:

@@ -34,11 +34,12 @@ def test_variants_are_the_papers_ablations() -> None:
 def test_smoke_run_pretrains_trains_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     module = load_script()
     argv = ["--variants", "k32", "--pretrain-scale", "0.01", "--tasks", "mmrole", "--seeds", "0", "--steps", "64",
-            "--n-eval", "2", "--usage-examples", "4", "--threads", "1", "--out", str(tmp_path)]
+            "--n-eval", "2", "--usage-examples", "4", "--n-judged", "2", "--threads", "1", "--out", str(tmp_path)]
     assert module.main(argv) == 0
     table = json.loads((tmp_path / "ablations.json").read_text())
     usage = table["k32"]["usage"]
     assert usage["num_codes"] == 32 and 1 <= usage["code_perplexity"] <= 32 and 0 <= usage["dead_codes"] < 32
+    assert usage["prior_reply_ratio"]["mmrole"]["n"] == 2 and 0 <= usage["prior_reply_ratio"]["mmrole"]["prior"] <= 1
     (row,) = [r for r in table["k32"]["rows"] if r["split"] == "test_id"]
     assert row["task"] == "mmrole" and row["action_space"] == "latent" and row["seeds"] == [0]
     result = json.loads((tmp_path / "k32" / "results" / "ppo_mmrole_latent_s0.json").read_text())
