@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any, SupportsFloat
 
@@ -15,7 +14,7 @@ from lam_envs.envs import render as rendering
 from lam_envs.data.types import Sample
 from lam_envs.envs.config import ConversationConfig, check_action_kind, check_task
 from lam_envs.envs.dynamics import ReplyBatch
-from lam_envs.envs.setup import EnvParts, Setup
+from lam_envs.envs.setup import AgentSurface, Setup
 from lam_envs.envs.spaces import observation_space, reset_info, row_observation, step_info
 
 logger = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ def check_options(options: Any, known: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
-class ConversationEnv(gym.Env, EzPickle):
+class ConversationEnv(AgentSurface, gym.Env, EzPickle):
     """## Description
 
     An RL environment over the replies of a frozen vision-language model (VLM) in a multimodal conversation, after
@@ -189,26 +188,6 @@ class ConversationEnv(gym.Env, EzPickle):
     def judge_failures(self) -> int:
         """Replies the judge failed to score so far (counted when ``judge_failure_reward`` is set)."""
         return self._batch.judge_failures
-
-    # ------------------------------------------------------------------------------------------------ for agents
-    @functools.cached_property
-    def parts(self) -> EnvParts:
-        """The frozen models, samples and reply limit behind this env, for agents to read (see :class:`EnvParts`).
-
-        ``task`` and ``action_kind`` are attributes of the env too; ``setup`` and ``config`` are its internals, which
-        agents do not read.
-        """
-        return self.setup.parts
-
-    @property
-    def num_samples(self) -> int:
-        """The number of prompts the env draws from (``options["sample_index"]`` lies in ``[0, num_samples)``)."""
-        return len(self.setup.samples)
-
-    @property
-    def max_reply_tokens(self) -> int:
-        """The reply limit (a reply is cut, judged and its episode ended after this many tokens)."""
-        return int(self.config.max_reply_tokens)
 
     # ------------------------------------------------------------------------------------------------ Gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:

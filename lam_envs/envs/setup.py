@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -42,6 +43,30 @@ class EnvParts:
     """The prompts the env draws its episodes from (``options["sample_index"]`` indexes them)."""
     max_reply_tokens: int
     """The reply limit: a reply is cut (and judged) after this many tokens."""
+
+
+class AgentSurface:
+    """What agents read of an env, single or batched: ``parts``, ``num_samples`` and ``max_reply_tokens`` (with the
+    env's own ``task`` and ``action_kind``). ``setup`` and ``config`` (and a vector env's ``batch``) are the env's
+    internals, which agents do not read."""
+
+    setup: Setup
+    config: ConversationConfig
+
+    @functools.cached_property
+    def parts(self) -> EnvParts:
+        """The frozen models, samples and reply limit behind this env, for agents to read (see :class:`EnvParts`)."""
+        return self.setup.parts
+
+    @property
+    def num_samples(self) -> int:
+        """The number of prompts the env draws from (``options["sample_index"]`` lies in ``[0, num_samples)``)."""
+        return len(self.setup.samples)
+
+    @property
+    def max_reply_tokens(self) -> int:
+        """The reply limit (a reply is cut, judged and its episode ended after this many tokens)."""
+        return int(self.config.max_reply_tokens)
 
 
 @dataclass

@@ -7,7 +7,6 @@ Stable-Baselines3 ``VecEnv``. Row i seeded with ``seed + i`` replays ``gym.make(
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any, Sequence
 
@@ -21,7 +20,7 @@ from lam_envs.envs import render as rendering
 from lam_envs.envs.config import ConversationConfig, Int, check_action_kind, check_task
 from lam_envs.envs.conversation import SEED_HIGH, check_options
 from lam_envs.envs.dynamics import ReplyBatch, generator_from_state
-from lam_envs.envs.setup import EnvParts, Setup
+from lam_envs.envs.setup import AgentSurface, Setup
 from lam_envs.envs.spaces import embedding_observations, observation_space, reset_info, row_observation, step_info
 
 logger = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ def batch_observations(batch: ReplyBatch, single_space: spaces.Space) -> Any:
     return concatenate(single_space, [row_observation(batch, r) for r in range(batch.num_rows)], out)
 
 
-class ConversationVectorEnv(VectorEnv):
+class ConversationVectorEnv(AgentSurface, VectorEnv):
     """N copies of :class:`~lam_envs.envs.conversation.ConversationEnv` stepped as one batch.
 
     Same dynamics, spaces, rewards and ``info`` keys as the single env (see its docstring); per step, one
@@ -173,26 +172,6 @@ class ConversationVectorEnv(VectorEnv):
         if not self._started:
             raise RuntimeError("call reset() before observations()")
         return batch_observations(self.batch, self.single_observation_space)
-
-    # ------------------------------------------------------------------------------------------------ for agents
-    @functools.cached_property
-    def parts(self) -> EnvParts:
-        """The frozen models, samples and reply limit behind this env, for agents to read (see :class:`EnvParts`).
-
-        ``task`` and ``action_kind`` are attributes of the env too; ``setup``, ``config`` and ``batch`` are its
-        internals, which agents do not read.
-        """
-        return self.setup.parts
-
-    @property
-    def num_samples(self) -> int:
-        """The number of prompts the env draws from (``options["sample_index"]`` lies in ``[0, num_samples)``)."""
-        return len(self.setup.samples)
-
-    @property
-    def max_reply_tokens(self) -> int:
-        """The reply limit (a reply is cut, judged and its episode ended after this many tokens)."""
-        return int(self.config.max_reply_tokens)
 
     # ------------------------------------------------------------------------------------------------ VectorEnv API
     def reset(
