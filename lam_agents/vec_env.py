@@ -126,22 +126,22 @@ class ConversationVecEnv(VecEnv):
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:
             raise RuntimeError("step_wait() without step_async(); call step(actions)")
-        obs, rewards, terminated, truncated, infos = self.venv.step(self._actions)
+        # The rows' own info dicts (step_rows), not Gymnasium's batched infos split again per row.
+        obs, rewards, terminated, truncated, rows = self.venv.step_rows(self._actions)
         self._actions = None
         dones = terminated | truncated
-        final_obs = infos.get("final_obs")
         out: list[dict[str, Any]] = []
-        for row in range(self.num_envs):
+        for row, record in enumerate(rows):
             if dones[row]:
-                info = row_info(infos["final_info"], row)
-                if "reset_error" in infos and infos["_reset_error"][row]:
+                info = dict(record["final_info"])
+                if "reset_error" in record:
                     # The next episode could not start: the row is broken until reset (see ConversationVectorEnv).
-                    info["reset_error"] = infos["reset_error"][row]
-                info["terminal_observation"] = final_obs[row]
+                    info["reset_error"] = record["reset_error"]
+                info["terminal_observation"] = record["final_obs"]
                 info["TimeLimit.truncated"] = bool(truncated[row] and not terminated[row])
-                self.reset_infos[row] = {k: v for k, v in row_info(infos, row).items() if not k.startswith("final")}
+                self.reset_infos[row] = {k: v for k, v in record.items() if not k.startswith("final")}
             else:
-                info = row_info(infos, row)
+                info = record
             out.append(info)
         return obs, rewards.astype(np.float32), dones, out
 

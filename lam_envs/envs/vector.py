@@ -218,6 +218,19 @@ class ConversationVectorEnv(AgentSurface, VectorEnv):
             RuntimeError: if called before ``reset`` or while a row is broken (the message names the rows).
             ValueError: for actions of the wrong shape, dtype or range (nothing changes).
         """
+        obs, rewards, terminated, truncated, rows = self.step_rows(actions)
+        infos: dict[str, Any] = {}
+        for row, info in enumerate(rows):
+            if not terminated[row]:
+                infos = self._add_info(infos, info, row)
+        for row in np.flatnonzero(terminated).tolist():
+            infos = self._add_info(infos, rows[row], row)
+        return obs, rewards, terminated, truncated, infos
+
+    def step_rows(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """:meth:`step` with each row's ``info`` as its own dict instead of Gymnasium's batched ``infos``: a row that
+        ended holds ``final_obs``, ``final_info`` and its next episode's reset info (or ``reset_error``). For adapters
+        that hand per-row infos on (SB3's ``VecEnv``), so that the rows' infos are not batched and split again."""
         if not self._started:
             raise RuntimeError("call reset() before step()")
         broken = self.batch.broken_rows()
@@ -229,31 +242,26 @@ class ConversationVectorEnv(AgentSurface, VectorEnv):
             )
         result = self.batch.step(actions)
         done = np.flatnonzero(result.terminated).tolist()
-        infos: dict[str, Any] = {}
-        finals: dict[int, tuple[Any, dict[str, Any]]] = {}
+        rows: list[dict[str, Any]] = []
         for row in range(self.num_envs):
             info = step_info(self.batch, row, result)
-            if result.terminated[row]:
-                finals[row] = (row_observation(self.batch, row), info)
-            else:
-                infos = self._add_info(infos, info, row)
+            rows.append({"final_obs": row_observation(self.batch, row), "final_info": info}
+                        if result.terminated[row] else info)
         if done:
             failed = self._restart(done, [None] * len(done), skip_failed=True)
             for row in done:
-                final_obs, final_info = finals[row]
-                infos = self._add_info(infos, {"final_obs": final_obs, "final_info": final_info}, row)
                 if row in failed:
                     # The episode ended but the next cannot start: report it here, refuse the row's next step.
                     logger.warning("row %d could not start its next episode (%s); reset it", row, failed[row])
-                    infos = self._add_info(infos, {"reset_error": self.batch.broken[row]}, row)
+                    rows[row]["reset_error"] = self.batch.broken[row]
                 else:
-                    infos = self._add_info(infos, reset_info(self.batch, row), row)
+                    rows[row].update(reset_info(self.batch, row))
         return (
             self.observations(),
             result.rewards.copy(),
             result.terminated.copy(),
             np.zeros(self.num_envs, dtype=bool),  # nothing in the env truncates: see ConversationEnv
-            infos,
+            rows,
         )
 
     def action_masks(self) -> np.ndarray:
