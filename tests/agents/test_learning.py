@@ -13,6 +13,7 @@ from lam_agents.learning import (
     LearningConfig,
     degenerate_patterns,
     diversity,
+    improvement,
     iqm,
     iqm_ci,
     run_study,
@@ -95,6 +96,17 @@ def test_iqm_equals_rliable_aggregate_iqm(n: int) -> None:
 
     x = np.random.default_rng(n).normal(size=(n, 1))
     assert iqm(x) == pytest.approx(float(metrics.aggregate_iqm(x)), abs=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (5, 4), (2, 7), (6, 6)])
+def test_improvement_equals_rliable_probability_of_improvement(shape: tuple[int, int]) -> None:
+    from rliable import metrics
+
+    rng = np.random.default_rng(sum(shape))
+    x, y = rng.normal(size=(shape[0], 1)), rng.normal(size=(shape[1], 1))
+    y[0] = x[0]  # a tie counts half
+    for a, b in ((x, y), (y, x), (x, x), (np.round(x), np.round(y))):
+        assert improvement(a, b) == pytest.approx(float(metrics.probability_of_improvement(a, b)), abs=1e-12)
 
 
 def test_iqm_ci_brackets_the_point() -> None:
