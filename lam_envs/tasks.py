@@ -169,12 +169,11 @@ class TaskSpec:
         Raises:
             ValueError: if the entry has no ``rubric_prompt``.
         """
-        if self.rubric_prompt is None:
-            raise ValueError(
-                f"sample {sample.id!r} has no reference and task {self.name!r} has no rubric_prompt to judge it "
-                "without one; add rubric_prompt=<(sample, reply) -> (system, user)> to its TaskSpec"
-            )
-        return resolve(self.rubric_prompt)(sample, reply)
+        return self._required(
+            "rubric_prompt",
+            f"sample {sample.id!r} has no reference and task {self.name!r} has no rubric_prompt to judge it "
+            "without one; add rubric_prompt=<(sample, reply) -> (system, user)> to its TaskSpec",
+        )(sample, reply)
 
     def user_prompt_for(self, sample: Sample, reply: str) -> tuple[str, str]:
         """The simulated user's system prompt and user text: their next turn after the agent's ``reply`` to
@@ -183,12 +182,18 @@ class TaskSpec:
         Raises:
             ValueError: if the entry has no ``user_prompt``.
         """
-        if self.user_prompt is None:
-            raise ValueError(
-                f"task {self.name!r} has no simulated user (no user_prompt in its TaskSpec); add "
-                "user_prompt=<(sample, reply) -> (system, user)> to it, or use the task without a UserSimulator"
-            )
-        return resolve(self.user_prompt)(sample, reply)
+        return self._required(
+            "user_prompt",
+            f"task {self.name!r} has no simulated user (no user_prompt in its TaskSpec); add "
+            "user_prompt=<(sample, reply) -> (system, user)> to it, or use the task without a UserSimulator",
+        )(sample, reply)
+
+    def _required(self, name: str, missing: str) -> Any:
+        """The object the optional field ``name`` refers to; ``ValueError(missing)`` where the entry has none."""
+        ref = getattr(self, name)
+        if ref is None:
+            raise ValueError(missing)
+        return resolve(ref)
 
     def summarise(self, sample: Sample) -> str:
         """One line about who the agent plays or answers in ``sample``."""
@@ -217,13 +222,12 @@ class TaskSpec:
         Raises:
             ValueError: if the entry has no ``self_check_kinds``.
         """
-        if self.self_check_kinds is None:
-            raise ValueError(
-                f"task {self.name!r} has no judge self-check (no self_check_kinds in its TaskSpec); add "
-                "self_check_kinds=<{kind: (sample, others, rng) -> reply}> to it, e.g. "
-                "lam_envs.rewards.selfcheck.degraded_kinds(...) with the task's own paraphrase and persona words"
-            )
-        return resolve(self.self_check_kinds)
+        return self._required(
+            "self_check_kinds",
+            f"task {self.name!r} has no judge self-check (no self_check_kinds in its TaskSpec); add "
+            "self_check_kinds=<{kind: (sample, others, rng) -> reply}> to it, e.g. "
+            "lam_envs.rewards.selfcheck.degraded_kinds(...) with the task's own paraphrase and persona words",
+        )
 
     def followups_for(self, sample: Sample, rng: Any) -> tuple[Any, ...]:
         """The generated exchanges that continue synthetic ``sample`` in a dialogue episode (none for real data, or
