@@ -24,6 +24,7 @@ datasets with a 3B VLM, so only the ordering can be compared.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -74,26 +75,34 @@ def pretrain(out: Path, variant: str, threads: int, scale: float) -> None:
     subprocess.run(cmd, check=True, cwd=REPO)
 
 
-def usage(out: Path, variant: str, n_examples: int, tasks: list[str], n_judged: int) -> dict[str, Any]:
-    """Codebook usage and next-token accuracies of the variant on held-out data, and the judge ratio of its greedy
-    prior-code replies on each task's test_id (``lam latent report``'s measures; cached in ``usage/<variant>.json``)."""
-    path = out / "usage" / f"{variant}.json"
-    if path.is_file():
-        return json.loads(path.read_text())
+@functools.lru_cache(maxsize=1)
+def heldout_features(n_examples: int) -> tuple[Any, Any, Any]:
+    """The embedded backbone and its held-out paired and text-only features, computed once for every variant."""
     import dataclasses
 
     from lam_envs.backbone import Backbone, BackboneConfig
     from lam_envs.backbone.default import default_backbone_dir
     from lam_envs.latent.features import extract_features
-    from lam_envs.latent.model import LatentActionModel, default_latent_dir
     from lam_envs.latent.pipeline import PretrainDataConfig, heldout_examples
-    from lam_envs.latent.report import judged_replies, token_metrics
 
     backbone = Backbone(BackboneConfig(default_backbone_dir()))
     data = dataclasses.replace(PretrainDataConfig(), seed=0)
     paired_ex, text_ex = heldout_examples(data, n_examples, n_examples)
     paired = extract_features(backbone, paired_ex, with_text_twin=True, max_answer_tokens=data.max_answer_tokens)
     text = extract_features(backbone, text_ex, max_answer_tokens=data.max_answer_tokens)
+    return backbone, paired, text
+
+
+def usage(out: Path, variant: str, n_examples: int, tasks: list[str], n_judged: int) -> dict[str, Any]:
+    """Codebook usage and next-token accuracies of the variant on held-out data, and the judge ratio of its greedy
+    prior-code replies on each task's test_id (``lam latent report``'s measures; cached in ``usage/<variant>.json``)."""
+    path = out / "usage" / f"{variant}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    from lam_envs.latent.model import LatentActionModel, default_latent_dir
+    from lam_envs.latent.report import judged_replies, token_metrics
+
+    backbone, paired, text = heldout_features(n_examples)
     model = LatentActionModel.from_pretrained(model_dir(out, variant) or default_latent_dir(), device=backbone.device)
     m = token_metrics(model, backbone, paired, text)
     row = {"num_codes": model.num_codes, "code_perplexity": m.code_perplexity, "dead_codes": m.dead_codes,
