@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from lam_envs.backbone import Backbone, BackboneConfig
-    from lam_envs.backbone.default import default_backbone_dir
+    from lam_envs.backbone.default import backbone_name, default_backbone_dir
     from lam_envs.latent.pipeline import DEFAULT_STAGES, run_pretrain
 
     torch.set_num_threads(args.threads)
@@ -127,6 +127,6 @@ def run(args: argparse.Namespace) -> int:
         from lam_envs.builders.default_latent import install_latent  # installing an asset is building, not runtime
 
         note = {"config": config.to_dict(), "stages": stages, "seconds": round(seconds, 1), "threads": args.threads,
-                "backbone": str(backbone.config.path)}
+                "backbone": backbone_name(backbone.config.path)}
         print(f"installed into {install_latent(final, note=note)}")
     return 0

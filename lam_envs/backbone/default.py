@@ -12,3 +12,18 @@ ASSET_SUBDIR = ("assets", "default", "backbone")
 def default_backbone_dir() -> Path:
     """Where the shipped default VLM lives inside the installed package."""
     return Path(str(resources.files("lam_envs").joinpath(*ASSET_SUBDIR)))
+
+
+DEFAULT_NAME = "lam_envs/" + "/".join(ASSET_SUBDIR)
+"""How files name the embedded default VLM: its place in the package, not on one machine's disk."""
+
+
+def backbone_name(path: str | Path) -> str:
+    """The name a written file gives the backbone at ``path``: :data:`DEFAULT_NAME` for the embedded default (so that
+    the shipped latent model's ``config.json`` names no machine's paths), else ``path`` as given."""
+    try:
+        if Path(path).resolve() == default_backbone_dir().resolve():
+            return DEFAULT_NAME
+    except OSError:
+        pass
+    return str(path)

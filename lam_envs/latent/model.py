@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from lam_envs.backbone.default import backbone_name
 from lam_envs.latent.codebook import Codebook
 from lam_envs.files import FLOAT_DTYPES, safetensors_header
 from lam_envs.latent.config import CONFIG_NAME, WEIGHTS_NAME, LatentConfig, LatentConfigError
@@ -250,7 +251,7 @@ def latent_config_for(backbone: Backbone, num_codes: int = 128, **overrides: obj
         hidden_size=backbone.hidden_size,
         vocab_size=backbone.vocab_size,
         num_codes=num_codes,
-        backbone=str(backbone.config.path),
+        backbone=backbone_name(backbone.config.path),
         **overrides,  # type: ignore[arg-type]
     )
 

@@ -36,3 +36,27 @@ def test_the_shipped_default_answers_in_the_tasks_language() -> None:
     sample = synthetic_samples("mmrole", "test_id", n=1)[0]
     reply = greedy_replies(backbone, [Context(sample.image.load(), sample_messages(sample, "compact"))])[0]
     assert len(reply.split()) >= 5  # an untrained model of this vocabulary would not produce a sentence
+
+
+def test_files_name_the_embedded_default_by_its_place_in_the_package(tmp_path) -> None:
+    from lam_envs.backbone.default import DEFAULT_NAME, backbone_name
+
+    assert backbone_name(default_backbone_dir()) == DEFAULT_NAME == "lam_envs/assets/default/backbone"
+    assert backbone_name(tmp_path / "ckpt") == str(tmp_path / "ckpt")  # another checkpoint: the path as given
+
+
+def _strings(value: object) -> list[str]:
+    """Every string inside a JSON value."""
+    if isinstance(value, str):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [s for item in items for s in _strings(item)]
+
+
+def test_no_shipped_asset_file_names_a_path_of_the_machine_that_built_it() -> None:
+    assets = default_backbone_dir().parents[1]
+    files = sorted(assets.rglob("*.json"))
+    assert len(files) >= 6  # the VLM's configs and the latent model's
+    for path in files:
+        absolute = [s for s in _strings(json.loads(path.read_text())) if s.startswith("/") or s[1:3] in (":\\", ":/")]
+        assert not absolute, f"{path.relative_to(assets)} names machine paths: {absolute[:3]}"
