@@ -23,11 +23,14 @@ import torch  # noqa: E402
 from lam_agents.learning import LearningConfig, format_rows, run_study  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_config(argv: list[str] | None = None) -> tuple[argparse.Namespace, LearningConfig]:
+    """The command line and the study it asks for (flags left out keep :class:`LearningConfig`'s defaults)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="the demo's configuration (PPO, 3 seeds, small budget)")
     p.add_argument("--algos", nargs="+", default=None, help="e.g. ppo grpo a2c")
     p.add_argument("--tasks", nargs="+", default=None, help="mmrole pcogalign")
+    p.add_argument("--action-spaces", nargs="+", default=None, choices=["latent", "token"],
+                   help="twins to train (default: both)")
     p.add_argument("--seeds", nargs="+", type=int, default=None)
     p.add_argument("--steps", type=int, default=None, help="environment steps per run")
     p.add_argument("--n-eval", type=int, default=None, help="test prompts per split")
@@ -37,18 +40,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch threads (measure one job at a time)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
+    overrides = {k: v for k, v in {"algos": args.algos and tuple(args.algos), "tasks": args.tasks and tuple(args.tasks),
+                                   "action_spaces": args.action_spaces and tuple(args.action_spaces),
+                                   "seeds": args.seeds and tuple(args.seeds), "steps": args.steps,
+                                   "n_eval": args.n_eval, "splits": args.splits and tuple(args.splits),
+                                   "out": args.out, "env_kwargs": json.loads(args.env_kwargs),
+                                   "dialogue": args.dialogue}.items() if v}
+    return args, LearningConfig.quick(**overrides) if args.quick else LearningConfig(**overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, config = parse_config(argv)
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a "Loading weights" bar per run otherwise
     hf_logging.set_verbosity_error()
-    overrides = {k: v for k, v in {"algos": args.algos and tuple(args.algos), "tasks": args.tasks and tuple(args.tasks),
-                                   "seeds": args.seeds and tuple(args.seeds), "steps": args.steps,
-                                   "n_eval": args.n_eval, "splits": args.splits and tuple(args.splits),
-                                   "out": args.out, "env_kwargs": json.loads(args.env_kwargs),
-                                   "dialogue": args.dialogue}.items() if v}
-    config = LearningConfig.quick(**overrides) if args.quick else LearningConfig(**overrides)
     rows = run_study(config, command="python " + " ".join(sys.argv))
     print(format_rows(rows))
     print(f"\nwritten to {config.out}/summary.json, summary.md and curves.png")
