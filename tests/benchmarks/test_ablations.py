@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
+from typing import Callable
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ablations.py"
 
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ablations", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_variants_are_the_papers_ablations() -> None:
-    module = load_script()
+def test_variants_are_the_papers_ablations(benchmark_script: Callable[[str], ModuleType]) -> None:
+    module = benchmark_script("ablations")
     assert module.VARIANTS["full"] == []
     assert {"no_projector", "no_cycle", "no_text_only", "k32", "k512"} <= set(module.VARIANTS)
     assert module.model_dir(Path("x"), "full") is None
@@ -31,8 +19,10 @@ def test_variants_are_the_papers_ablations() -> None:
 
 
 @pytest.mark.slow  # ~1-2 min on 2 cores: a 1% pretraining, feature extraction and one PPO rollout
-def test_smoke_run_pretrains_trains_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    module = load_script()
+def test_smoke_run_pretrains_trains_and_resumes(
+    benchmark_script: Callable[[str], ModuleType], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = benchmark_script("ablations")
     argv = ["--variants", "k32", "--pretrain-scale", "0.01", "--tasks", "mmrole", "--seeds", "0", "--steps", "64",
             "--n-eval", "2", "--usage-examples", "4", "--n-judged", "2", "--threads", "1", "--out", str(tmp_path)]
     assert module.main(argv) == 0

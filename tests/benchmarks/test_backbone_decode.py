@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
+from types import ModuleType
+from typing import Callable
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "backbone_decode.py"
-
 
 @pytest.mark.slow  # about 1 s inside the suite, but importing transformers alone can take 5 s here
-def test_benchmark_reports_every_batch_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_benchmark_reports_every_batch_size(
+    benchmark_script: Callable[[str], ModuleType], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from lam_envs.builders.tiny import build_tiny_llava
 
-    spec = importlib.util.spec_from_file_location("backbone_decode", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = benchmark_script("backbone_decode")
     ckpt = build_tiny_llava(tmp_path / "llava")
     out = tmp_path / "result.json"
     argv = ["--backbone-dir", str(ckpt), "--batch-sizes", "1", "3", "--repeats", "2", "--prefill-repeats", "1",

@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 from types import ModuleType
+from typing import Callable
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "env_throughput.py"
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("env_throughput", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow  # about 10-20 s on 2 loaded cores: 3 env counts x 2 twins, a single-env loop and a PPO rollout
 def test_quick_json_has_every_ratio_key(
-    tiny_qwen_dir: Path, tiny_latent_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    benchmark_script: Callable[[str], ModuleType],
+    tiny_qwen_dir: Path,
+    tiny_latent_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    module = load_script()
+    module = benchmark_script("env_throughput")
     out = tmp_path / "nested" / "quick.json"
     argv = ["--quick", "--backbone-dir", str(tiny_qwen_dir), "--latent-dir", str(tiny_latent_dir), "--threads", "1",
             "--json", str(out)]
@@ -61,8 +55,8 @@ def test_quick_json_has_every_ratio_key(
     assert "command: " in printed and "machine: " in printed and "threads 1" in printed
 
 
-def test_quick_sets_small_sizes_and_explicit_flags_win() -> None:
-    module = load_script()
+def test_quick_sets_small_sizes_and_explicit_flags_win(benchmark_script: Callable[[str], ModuleType]) -> None:
+    module = benchmark_script("env_throughput")
     quick = module.parse_args(["--quick", "--steps", "4"])
     assert quick.steps == 4 and quick.reply_tokens == 8 and quick.repeats == 1 and quick.train_n_steps == 8
     full = module.parse_args([])

@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
+from typing import Callable
 
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_rollout.py"
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gpu_rollout", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.slow  # 15-40 s on 2 loaded cores (bfloat16 on CPU, tokenizer training, two env twins per size)
-def test_tiny_cpu_run_reports_every_measurement(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    module = load_script()
+def test_tiny_cpu_run_reports_every_measurement(
+    benchmark_script: Callable[[str], ModuleType], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = benchmark_script("gpu_rollout")
     out = tmp_path / "gpu_rollout.json"
     argv = ["--device", "cpu", "--size", "tiny", "--envs", "2", "4", "--threads", "1", "--build-dir",
             str(tmp_path / "build"), "--json", str(out)]
@@ -58,8 +48,8 @@ def test_tiny_cpu_run_reports_every_measurement(tmp_path: Path, capsys: pytest.C
     assert (tmp_path / "build" / built[0] / "config.json").stat().st_mtime_ns == stamp
 
 
-def test_3b_preset_has_qwen2_5_vl_3b_shapes() -> None:
-    module = load_script()
+def test_3b_preset_has_qwen2_5_vl_3b_shapes(benchmark_script: Callable[[str], ModuleType]) -> None:
+    module = benchmark_script("gpu_rollout")
     config, tokenizer = module.preset_config(module.QWEN2_5_VL_3B, seed=0)
     text, vision = config.get_text_config(), config.vision_config
     assert (text.hidden_size, text.num_hidden_layers, text.num_attention_heads, text.num_key_value_heads,
@@ -78,14 +68,16 @@ def test_3b_preset_has_qwen2_5_vl_3b_shapes() -> None:
 
 
 @pytest.mark.slow  # a few seconds: 1024 patches per 448 px image through a narrow vision tower
-def test_windowed_vision_at_448_px_decodes_like_hf_generate(tmp_path: Path) -> None:
+def test_windowed_vision_at_448_px_decodes_like_hf_generate(
+    benchmark_script: Callable[[str], ModuleType], tmp_path: Path
+) -> None:
     """The 3B preset's vision layout (448 px, patch 14, 112 px windows) at tiny widths: the backbone's own decode
     and HF generate agree, so the GPU run's two sides compute the same thing."""
     from lam_envs.backbone import Backbone, BackboneConfig, Context
     from PIL import Image
     import numpy as np
 
-    module = load_script()
+    module = benchmark_script("gpu_rollout")
     sizes = replace(module.QWEN2_5_VL_3B.sizes, hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2,
                     intermediate_size=128, vision_depth=4, vision_hidden_size=32, vision_heads=2,
                     vision_intermediate_size=64, vocab_size=800, initializer_range=0.2)

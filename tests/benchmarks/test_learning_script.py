@@ -2,47 +2,38 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
+from typing import Callable
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "learning.py"
 
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("learning_script", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_flags_left_out_keep_the_study_defaults() -> None:
+def test_flags_left_out_keep_the_study_defaults(benchmark_script: Callable[[str], ModuleType]) -> None:
     from lam_agents.learning import LearningConfig
 
-    _, config = load_script().parse_config([])
+    _, config = benchmark_script("learning").parse_config([])
     assert config == LearningConfig()
 
 
-def test_one_twin_one_task_a_long_budget() -> None:
-    _, config = load_script().parse_config(["--algos", "ppo", "--tasks", "mmrole", "--action-spaces", "latent",
-                                            "--seeds", "0", "--steps", "200000", "--out", "elsewhere"])
-    assert (config.algos, config.tasks, config.action_spaces, config.seeds) == (("ppo",), ("mmrole",), ("latent",), (0,))
+def test_one_twin_one_task_a_long_budget(benchmark_script: Callable[[str], ModuleType]) -> None:
+    argv = ["--algos", "ppo", "--tasks", "mmrole", "--action-spaces", "latent", "--seeds", "0", "--steps", "200000",
+            "--out", "elsewhere"]
+    _, config = benchmark_script("learning").parse_config(argv)
+    assert (config.algos, config.tasks, config.action_spaces) == (("ppo",), ("mmrole",), ("latent",))
+    assert config.seeds == (0,)
     assert config.steps == 200_000 and config.out == "elsewhere"
 
 
-def test_quick_is_the_demos_configuration_with_overrides() -> None:
+def test_quick_is_the_demos_configuration_with_overrides(benchmark_script: Callable[[str], ModuleType]) -> None:
     from lam_agents.learning import LearningConfig
 
-    _, config = load_script().parse_config(["--quick", "--seeds", "0"])
+    _, config = benchmark_script("learning").parse_config(["--quick", "--seeds", "0"])
     assert config == LearningConfig.quick(seeds=(0,))
 
 
-def test_an_unknown_twin_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_twin_is_refused(
+    benchmark_script: Callable[[str], ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit):
-        load_script().parse_config(["--action-spaces", "tokens"])
+        benchmark_script("learning").parse_config(["--action-spaces", "tokens"])
     assert "invalid choice: 'tokens'" in capsys.readouterr().err
