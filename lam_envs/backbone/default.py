@@ -21,9 +21,4 @@ DEFAULT_NAME = "lam_envs/" + "/".join(ASSET_SUBDIR)
 def backbone_name(path: str | Path) -> str:
     """The name a written file gives the backbone at ``path``: :data:`DEFAULT_NAME` for the embedded default (so that
     the shipped latent model's ``config.json`` names no machine's paths), else ``path`` as given."""
-    try:
-        if Path(path).resolve() == default_backbone_dir().resolve():
-            return DEFAULT_NAME
-    except OSError:
-        pass
-    return str(path)
+    return DEFAULT_NAME if Path(path).resolve() == default_backbone_dir().resolve() else str(path)
