@@ -121,7 +121,7 @@ def study_config(out: Path, variant: str, args: argparse.Namespace) -> LearningC
     env_kwargs = {} if latent is None else {"latent_model": _shown(latent)}
     return LearningConfig(tasks=tuple(args.tasks), algos=("ppo",), action_spaces=("latent",), seeds=tuple(args.seeds),
                           steps=args.steps, n_eval=args.n_eval, env_kwargs=env_kwargs,
-                          out=str(STUDY if latent is None else out / variant))
+                          out=_shown(STUDY if latent is None else out / variant))
 
 
 def _shown(path: Path) -> str:
