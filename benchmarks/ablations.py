@@ -147,35 +147,72 @@ def learning_rows(out: Path, variant: str, args: argparse.Namespace) -> list[dic
     return summarize(results, config)
 
 
-def write_tables(out: Path, table: dict[str, dict[str, Any]], command: str) -> None:
-    """``ablations.json`` (every variant's usage and summary rows) and ``ablations.md``."""
-    write_json_atomic(out / "ablations.json", table)
-    tasks = sorted({r["task"] for v in table.values() for r in v.get("rows", [])})
-    tasks_u = sorted({t for v in table.values() for t in v.get("usage", {}).get("prior_reply_ratio", {})})
-    head = "| variant | K | code perplexity | dead codes | next-token acc. (inverse / prior codes) |"
-    head += "".join(f" {t} prior-code replies |" for t in tasks_u)
-    head += "".join(f" {t} {s} start → final, improvement [95% CI] |" for t in tasks for s in ("test_id",))
-    head += " paper |"
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+LABELS = {"full": "full", "no_projector": "no projector", "no_cycle": "no cycle loss",
+          "no_text_only": "no text-only data", "k32": "K = 32", "k512": "K = 512"}
+"""Variant name -> its row label in the tables (the README's)."""
+
+TASK_LABELS = {"mmrole": "MMRole", "pcogalign": "PCogAlign"}
+
+
+def _ci(lo: float, hi: float, value: float) -> str:
+    """``value [lo, hi]``, bold where the CI excludes 0 (the README's convention)."""
+    cell = f"{value:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+    return f"**{cell}**" if lo > 0 or hi < 0 else cell
+
+
+def usage_table(table: dict[str, dict[str, Any]]) -> list[str]:
+    """The codebook table: one row per measured variant, with the paper's score beside it."""
+    tasks = sorted({t for v in table.values() for t in v.get("usage", {}).get("prior_reply_ratio", {})})
+    head = ("| variant | K | code perplexity | dead codes | next-token acc., inverse / prior codes |"
+            + "".join(f" {TASK_LABELS.get(t, t)} prior-code replies |" for t in tasks) + " paper |")
+    lines = [head, "|---|---:|---:|---:|---|" + "---:|" * len(tasks) + "---:|"]
     for variant, entry in table.items():
-        u = entry.get("usage", {})
-        cells = [variant, str(u.get("num_codes", "")), f"{u['code_perplexity']:.1f}" if u else "",
-                 str(u.get("dead_codes", "")), f"{u['acc_inverse']:.3f} / {u['acc_prior']:.3f}" if u else ""]
+        u = entry.get("usage")
+        if not u:
+            continue
         judged = u.get("prior_reply_ratio", {})
-        cells += [f"{judged[t]['prior']:.3f}" if t in judged else "" for t in tasks_u]
-        for task in tasks:
-            row = next((r for r in entry.get("rows", []) if r["task"] == task and r["split"] == "test_id"), None)
-            cells.append("" if row is None else
-                         f"{row['start_iqm']:.3f} → {row['final_iqm']:.3f}, {row['improvement_iqm']:+.3f} "
-                         f"[{row['improvement_ci'][0]:+.3f}, {row['improvement_ci'][1]:+.3f}] (n={len(row['seeds'])})")
+        cells = [LABELS.get(variant, variant), str(u["num_codes"]), f"{u['code_perplexity']:.1f}", str(u["dead_codes"]),
+                 f"{u['acc_inverse']:.3f} / {u['acc_prior']:.3f}"]
+        cells += [f"{judged[t]['prior']:.3f}" if t in judged else "" for t in tasks]
         cells.append(f"{PAPER[variant]:.3f}" if variant in PAPER else "")
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def rl_table(table: dict[str, dict[str, Any]]) -> list[str]:
+    """The RL table: per variant and task, test_id start -> final and the improvement on both splits."""
+    tasks = sorted({r["task"] for v in table.values() for r in v.get("rows", [])})
+    head = "| variant |"
+    for t in tasks:
+        name = TASK_LABELS.get(t, t)
+        head += f" {name} test_id start → final | {name} improvement [95% CI] | {name} test_ood improvement [95% CI] |"
+    lines = [head, "|---|" + "---|---|---|" * len(tasks)]
+    for variant, entry in table.items():
+        rows = {(r["task"], r["split"]): r for r in entry.get("rows", [])}
+        if not rows:
+            if entry.get("usage"):
+                lines.append(f"| {LABELS.get(variant, variant)} | not yet trained |" + " |" * (3 * len(tasks) - 1))
+            continue
+        cells = [LABELS.get(variant, variant)]
+        for t in tasks:
+            ident, ood = rows.get((t, "test_id")), rows.get((t, "test_ood"))
+            cells.append("" if ident is None else
+                         f"{ident['start_iqm']:.3f} → {ident['final_iqm']:.3f} (n={len(ident['seeds'])})")
+            cells += ["" if r is None else _ci(*r["improvement_ci"], r["improvement_iqm"]) for r in (ident, ood)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_tables(out: Path, table: dict[str, dict[str, Any]], command: str) -> None:
+    """``ablations.json`` (every variant's usage and summary rows) and ``ablations.md`` (the README's two tables)."""
+    write_json_atomic(out / "ablations.json", table)
     md = (f"# Latent-model ablations\n\nCommand: `{command}`\n\nEach variant is pretrained with `lam pretrain` "
-          "(its flags in `benchmarks/ablations.py:VARIANTS`), then latent PPO from the fair start, 20k steps, is "
-          "scored before and after (IQM over seeds, 95% stratified-bootstrap CIs, rliable). Codebook usage is measured "
-          "on held-out pretraining data; prior-code replies are greedy replies decoded with the prior's most likely "
-          "code, rule-judged on test_id (the model before any RL). The paper's column is its own score on the real data, for the ordering "
-          "only.\n\n" + "\n".join(lines) + "\n\nBoth splits, every statistic: `ablations.json`.\n")
+          "(its flags in `benchmarks/ablations.py:VARIANTS`). Codebook usage is measured on held-out pretraining "
+          "data; prior-code replies are greedy replies decoded with the prior's most likely code, rule-judged on "
+          "test_id (the model before any RL). The paper's column is its own score on the real data, for the "
+          "ordering only.\n\n" + "\n".join(usage_table(table)) + "\n\nLatent PPO from the fair start (IQM over "
+          "seeds, 95% stratified-bootstrap CIs, rliable; bold: the CI excludes 0):\n\n" + "\n".join(rl_table(table))
+          + "\n\nEvery statistic: `ablations.json`.\n")
     (out / "ablations.md").write_text(md)
 
 
@@ -202,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.set_verbosity_error()
     out = args.out.resolve()
     os.chdir(REPO)  # the variants' model paths in the env keywords are relative to the checkout
-    command = "python benchmarks/ablations.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/ablations.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
     table: dict[str, dict[str, Any]] = {}
     if (out / "ablations.json").is_file():
         table = json.loads((out / "ablations.json").read_text())

@@ -18,6 +18,25 @@ def test_variants_are_the_papers_ablations(benchmark_script: Callable[[str], Mod
     assert module.model_dir(Path("x"), "k32") == Path("x/runs/k32/final")
 
 
+def test_tables_are_the_readmes_layout(benchmark_script: Callable[[str], ModuleType]) -> None:
+    module = benchmark_script("ablations")
+    usage = {"num_codes": 32, "code_perplexity": 21.8, "dead_codes": 0, "acc_inverse": 0.857, "acc_prior": 0.683,
+             "prior_reply_ratio": {"mmrole": {"prior": 0.4, "n": 100}}}
+
+    def row(split: str, lo: float, hi: float) -> dict[str, object]:
+        return {"task": "mmrole", "split": split, "seeds": [0, 1, 2], "start_iqm": 0.38, "final_iqm": 0.43,
+                "improvement_iqm": 0.047, "improvement_ci": [lo, hi]}
+
+    table = {"k32": {"usage": usage, "rows": [row("test_id", 0.037, 0.063), row("test_ood", -0.006, 0.033)]},
+             "k512": {"usage": dict(usage, num_codes=512)}, "no_cycle": {"usage": usage}}
+    assert module.usage_table(table)[2] == "| K = 32 | 32 | 21.8 | 0 | 0.857 / 0.683 | 0.400 |  |"
+    assert module.usage_table(table)[4].endswith("| 0.870 |")  # the paper's score beside no cycle loss
+    rl = module.rl_table(table)
+    assert rl[0].count("|") == 1 + 3 + 1  # variant + three MMRole columns
+    assert rl[2] == "| K = 32 | 0.380 → 0.430 (n=3) | **+0.047 [+0.037, +0.063]** | +0.047 [-0.006, +0.033] |"
+    assert rl[3].startswith("| K = 512 | not yet trained |") and rl[3].count("|") == rl[0].count("|")
+
+
 @pytest.mark.slow  # ~1-2 min on 2 cores: a 1% pretraining, feature extraction and one PPO rollout
 def test_smoke_run_pretrains_trains_and_resumes(
     benchmark_script: Callable[[str], ModuleType], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -34,7 +53,7 @@ def test_smoke_run_pretrains_trains_and_resumes(
     assert row["task"] == "mmrole" and row["action_space"] == "latent" and row["seeds"] == [0]
     result = json.loads((tmp_path / "k32" / "results" / "ppo_mmrole_latent_s0.json").read_text())
     assert result["settings"]["env_kwargs"]["latent_model"] == str(tmp_path / "runs" / "k32" / "final")
-    assert "| k32 | 32 |" in (tmp_path / "ablations.md").read_text()
+    assert "| K = 32 | 32 |" in (tmp_path / "ablations.md").read_text()
 
     # A second sitting redoes nothing: no pretraining, no training.
     monkeypatch.setattr(module, "subprocess", SimpleNamespace(run=lambda *a, **k: pytest.fail("pretrained again")))
