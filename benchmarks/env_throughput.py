@@ -10,12 +10,19 @@ Usage (the exact command behind the table in the report):
 Backbone: ``--backbone-dir``, else the embedded default if it is installed, else a random tiny Qwen2.5-VL of the
 embedded default's sizes built on the fly. Latent model: ``--latent-dir``, else a random K=128 one for that backbone
 (its speed is that of a trained one: same shapes). Everything is measured in one run, on the same synthetic
-MMRole RL samples, with replies of ``--reply-tokens`` tokens and uniformly random actions (token envs thus rarely
-hit EOS: every episode runs to the length limit, the worst case for autoreset cost):
+MMRole RL samples, with replies of ``--reply-tokens`` tokens. Every setting starts with the backbone's prompt and
+image caches emptied, so none reuses the prefills of the one measured before it:
 
 * ``raw decode``: ``Backbone.step`` plus the LM head's argmax for B rows, prompts prefilled once (the floor).
-* ``raw episode``: the same plus one batched prefill of B new prompts every ``--reply-tokens`` steps.
-* ``vector N``: ``gym.make_vec(id, num_envs=N)`` stepped with random actions, autoresets and judging included.
+* ``raw episode``: the same, plus one batched prefill of B prompts drawn at random from the samples (as the envs
+  draw them, through the same caches) every ``--reply-tokens`` steps.
+* ``vector latent N``: ``gym.make_vec(id, num_envs=N)`` stepped with uniformly random codes, autoresets and judging
+  included. The world model turns codes into plausible tokens, EOS among them, so rows end at different steps.
+* ``vector token N``: the token twin with uniformly random tokens: EOS is rare, every episode runs to the length
+  limit and all rows autoreset together, in one batched prefill (the raw episode's structure).
+* ``vector token paired N``: the token twin replaying the tokens the latent env emitted (same seed, so the same
+  prompts): the same replies, EOS and autoresets, so it differs from ``vector latent`` by the world model's read-out
+  alone.
 * ``single x N``: N separate ``gym.make(id)`` envs stepped one after the other in a Python loop.
 
 * ``dialogue 64``: the dialogue twins (``lam/MMRole-Dialogue-*-v0``) at 64 envs, same actions: a finished reply
@@ -31,8 +38,10 @@ Ratios (the issue-12 keys, in ``--json`` at the top level; every one measured in
 
 * ``env_over_raw_episode_64`` / ``env_over_raw_decode_64``: token vector env at 64 envs over raw episode / raw decode
   at 64 rows (the token env does the same work as the raw loop, plus sampling, judging and autoreset).
-* ``latent_over_token_step_64`` / ``_8``: the latent env's time per step over the token env's (token rate over
-  latent rate) at 64 / 8 envs; target <= 1.10.
+* ``latent_over_token_step_64`` / ``_8``: the latent env's time per step over the paired token env's (paired
+  token rate over latent rate) at 64 / 8 envs: the read-out's cost; target <= 1.10 / 1.25.
+  ``latent_over_random_token_step_64`` / ``_8`` (extra keys) compare against the random-token env instead, which
+  also counts that random tokens keep every row in step while the latent rows end and prefill at different steps.
 * ``group_prefill_speedup_8``: GRPO-style groups of 8 rows per prompt (64 latent envs, 8 groups): every block resets
   all rows pinned to 8 prompts not seen before and writes one reply per row, env steps/s with the shared prefill
   (``ReplyBatch.share_prefill``, the default) over without (every row prefills its own copy of the prompt).
@@ -65,7 +74,7 @@ import lam_envs  # noqa: F401  (registers the ids)
 from lam_envs.backbone import Backbone, BackboneConfig
 from lam_envs.envs.config import ConversationConfig
 from lam_envs.envs.prompting import contexts_for
-from lam_envs.envs.resolve import resolve_samples
+from lam_envs.envs.resolve import resolve_backbone, resolve_samples
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
 from timing import git_commit, machine, sync  # noqa: E402
 
@@ -83,7 +92,7 @@ RATIO_KEYS = (
     "group_prefill_speedup_8",
     "train_over_env_16",
 )
-EXTRA_KEYS = ("dialogue_over_reply_step_64",)
+EXTRA_KEYS = ("dialogue_over_reply_step_64", "latent_over_random_token_step_64", "latent_over_random_token_step_8")
 """Ratios reported beside the issue-12 keys, without a target."""
 TARGETS = {"env_over_raw_episode_64": ">= 1.0", "latent_over_token_step_64": "<= 1.10",
            "latent_over_token_step_8": "<= 1.25", "group_prefill_speedup_8": ">= 1.5", "train_over_env_16": ">= 0.8"}
@@ -140,35 +149,71 @@ def rate(block: Callable[[], int], device: torch.device, repeats: int) -> float:
     return statistics.median(rates)
 
 
-def raw_decode(backbone: Backbone, contexts: list, steps: int, reply_tokens: int, prefill: bool) -> Callable[[], int]:
-    """A block of ``steps`` raw batched decode steps (with a prefill every ``reply_tokens`` steps if ``prefill``)."""
-    holder = {"state": backbone.prefill(contexts), "t": 0}
+def raw_decode(backbone: Backbone, contexts: list, steps: int) -> Callable[[], int]:
+    """A block of ``steps`` raw batched decode steps over ``len(contexts)`` rows, prompts prefilled once (the floor:
+    no prefill is timed, and the rows' contexts grow for as long as they fit)."""
+    holder = {"state": backbone.prefill(contexts)}
 
     def block() -> int:
         for _ in range(steps):
-            if holder["t"] >= reply_tokens:
-                holder["t"] = 0
-                if prefill:
-                    holder["state"] = backbone.prefill(contexts)
             state = holder["state"]
             if state.length + 1 > backbone.config.max_context_tokens:  # keep the no-prefill floor in range
                 holder["state"] = state = backbone.prefill(contexts)
             backbone.step(state, backbone.lm_head(state.h).argmax(-1))
-            holder["t"] += 1
         return steps * len(contexts)
 
     return block
 
 
-def vector_block(env_id: str, n: int, kwargs: dict[str, Any], steps: int, seed: int) -> Callable[[], int]:
-    envs = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
-    envs.reset(seed=seed)
+def raw_episode(backbone: Backbone, pool: list, n: int, steps: int, reply_tokens: int, seed: int) -> Callable[[], int]:
+    """A block of ``steps`` raw batched decode steps over ``n`` rows that start an episode on ``n`` prompts drawn at
+    random from ``pool`` every ``reply_tokens`` steps, as the env draws them: the backbone work of ``n`` envs whose
+    replies all run to the limit (one batched prefill per episode, through the same caches, plus one step a token)."""
     rng = np.random.default_rng(seed)
-    actions = rng.integers(envs.single_action_space.n, size=(steps, n))
+
+    def draw() -> Any:
+        return backbone.prefill([pool[i] for i in rng.integers(len(pool), size=n)])
+
+    holder = {"state": draw(), "t": 0}
 
     def block() -> int:
-        for a in actions:
-            envs.step(a)
+        for _ in range(steps):
+            if holder["t"] >= reply_tokens:
+                holder["state"], holder["t"] = draw(), 0
+            state = holder["state"]
+            backbone.step(state, backbone.lm_head(state.h).argmax(-1))
+            holder["t"] += 1
+        return steps * n
+
+    return block
+
+
+def clear_caches(backbone: Backbone) -> None:
+    """Empty the backbone's prompt and image caches, so that each timed setting starts as cold as the others (the
+    envs and loops share one backbone per process: without this a setting would reuse the prefills of the one
+    measured before it)."""
+    backbone.prompt_cache.clear()
+    backbone.image_cache.clear()
+
+
+def vector_block(env_id: str, n: int, kwargs: dict[str, Any], actions: np.ndarray, steps: int, seed: int,
+                 record: list[np.ndarray] | None = None) -> Callable[[], int]:
+    """Blocks of ``steps`` steps of ``gym.make_vec(env_id, num_envs=n)``, taking the rows of ``actions`` (T, n) one
+    after the other across blocks. ``record``: append each step's emitted tokens (``info["token"]``; 0 on a row's
+    reset step, whose action the env ignores) to it."""
+    envs = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
+    envs.reset(seed=seed)
+    position = {"t": 0}
+
+    def block() -> int:
+        start = position["t"]
+        if start + steps > len(actions):
+            raise RuntimeError(f"{len(actions)} action rows are too few for another block of {steps} steps")
+        for a in actions[start : start + steps]:
+            _, _, _, _, info = envs.step(a)
+            if record is not None:
+                record.append(np.where(info.get("_token", np.zeros(n, bool)), info.get("token", 0), 0))
+        position["t"] = start + steps
         return steps * n
 
     return block
@@ -221,15 +266,12 @@ def group_block(env_id: str, kwargs: dict[str, Any], reply_tokens: int, seed: in
 
 
 def group_rates(args: argparse.Namespace, kwargs: dict[str, Any], device: torch.device) -> dict[str, float]:
-    """Steps/s of :func:`group_block` with and without the shared prefill (prompt cache cleared first, so the
+    """Steps/s of :func:`group_block` with and without the shared prefill (caches cleared before each, so the
     speed-up is the group's alone: each block's prompts are new)."""
-    from lam_envs.envs.resolve import resolve_backbone
-
     backbone, _ = resolve_backbone(ConversationConfig(**{k: v for k, v in kwargs.items() if k != "prompt_style"}))
-    backbone.prompt_cache.clear()
-    backbone.image_cache.clear()
     out = {}
     for label, share in (("shared", True), ("unshared", False)):
+        clear_caches(backbone)
         block = group_block(ENV_IDS["latent"], kwargs, args.reply_tokens, args.seed, share)
         out[label] = rate(block, device, args.repeats)
     return out
@@ -280,11 +322,13 @@ def ratios(result: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, s
     out: dict[str, float | None] = {
         "env_over_raw_episode_64": rows[64]["vector_token"] / rows[64]["raw_episode"],
         "env_over_raw_decode_64": rows[64]["vector_token"] / rows[64]["raw_decode"],
-        "latent_over_token_step_64": rows[64]["vector_token"] / rows[64]["vector_latent"],
-        "latent_over_token_step_8": rows[8]["vector_token"] / rows[8]["vector_latent"],
+        "latent_over_token_step_64": rows[64]["vector_token_paired"] / rows[64]["vector_latent"],
+        "latent_over_token_step_8": rows[8]["vector_token_paired"] / rows[8]["vector_latent"],
         "group_prefill_speedup_8": result["groups"]["shared"] / result["groups"]["unshared"],
         "train_over_env_16": result["train"]["steps_per_s"] / rows[TRAIN_NUM_ENVS]["vector_latent"],
         "dialogue_over_reply_step_64": result["dialogue"]["latent"] / rows[DIALOGUE_NUM_ENVS]["vector_latent"],
+        "latent_over_random_token_step_64": rows[64]["vector_token"] / rows[64]["vector_latent"],
+        "latent_over_random_token_step_8": rows[8]["vector_token"] / rows[8]["vector_latent"],
     }
     notes: dict[str, str] = {}
     return out, notes
@@ -300,30 +344,54 @@ def run(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path, tmp: Pat
         "max_reply_tokens": args.reply_tokens,
     }
     config = ConversationConfig(**kwargs)
-    backbone = Backbone(BackboneConfig(backbone_dir.resolve(), device=args.device, dtype=args.dtype))
+    backbone, _ = resolve_backbone(config)  # the envs' own (one per process): the loops and envs share its caches
+    num_codes = int(json.loads((latent_dir / "config.json").read_text())["num_codes"])
     samples = resolve_samples("mmrole", config)
     style = args.prompt_style
     kwargs["prompt_style"] = style
     device = backbone.device
     rows: list[dict[str, Any]] = []
+    pool = contexts_for(samples, style)
+    blocks = 1 + args.repeats  # rate() runs one warm-up block, then the timed ones
     for n in sorted({*args.num_envs, *KEY_NUM_ENVS}):
-        contexts = contexts_for(samples[:n], style)
         row: dict[str, Any] = {"num_envs": n}
-        row["raw_decode"] = rate(raw_decode(backbone, contexts, args.steps, args.reply_tokens, False), device, args.repeats)
-        row["raw_episode"] = rate(raw_decode(backbone, contexts, args.steps, args.reply_tokens, True), device, args.repeats)
-        for kind, env_id in ENV_IDS.items():
-            row[f"vector_{kind}"] = rate(vector_block(env_id, n, kwargs, args.steps, args.seed), device, args.repeats)
+        clear_caches(backbone)
+        row["raw_decode"] = rate(raw_decode(backbone, pool[:n], args.steps), device, args.repeats)
+        clear_caches(backbone)
+        row["raw_episode"] = rate(raw_episode(backbone, pool, n, args.steps, args.reply_tokens, args.seed), device,
+                                  args.repeats)
+        codes = np.random.default_rng(args.seed).integers(num_codes, size=(blocks * args.steps, n))
+        tokens = np.random.default_rng(args.seed).integers(backbone.vocab_size, size=(blocks * args.steps, n))
+        emitted: list[np.ndarray] = []
+        clear_caches(backbone)
+        row["vector_latent"] = rate(vector_block(ENV_IDS["latent"], n, kwargs, codes, args.steps, args.seed, emitted),
+                                    device, args.repeats)
+        # The token twin replaying the latent twin's tokens: the same prompts, replies, EOS and autoresets, so
+        # the two differ only by the world model's read-out.
+        clear_caches(backbone)
+        row["vector_token_paired"] = rate(vector_block(ENV_IDS["token"], n, kwargs, np.stack(emitted), args.steps,
+                                                       args.seed), device, args.repeats)
+        clear_caches(backbone)
+        row["vector_token"] = rate(vector_block(ENV_IDS["token"], n, kwargs, tokens, args.steps, args.seed), device,
+                                   args.repeats)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     single = {}
     for kind, env_id in ENV_IDS.items():
         steps = max(1, args.steps // 4)  # N envs stepped one by one: fewer rounds keep the run short
+        clear_caches(backbone)
         single[kind] = rate(single_block(env_id, args.single_envs, kwargs, steps, args.seed), device, args.repeats)
-    dialogue = {kind: rate(vector_block(env_id, DIALOGUE_NUM_ENVS, kwargs, args.steps, args.seed), device, args.repeats)
-                for kind, env_id in DIALOGUE_IDS.items()}
+    dialogue = {}
+    for kind, env_id in DIALOGUE_IDS.items():
+        n_actions = num_codes if kind == "latent" else backbone.vocab_size
+        actions = np.random.default_rng(args.seed).integers(n_actions, size=(blocks * args.steps, DIALOGUE_NUM_ENVS))
+        clear_caches(backbone)
+        dialogue[kind] = rate(vector_block(env_id, DIALOGUE_NUM_ENVS, kwargs, actions, args.steps, args.seed), device,
+                              args.repeats)
     print(json.dumps({"dialogue": dialogue}), file=sys.stderr, flush=True)
     groups = group_rates(args, kwargs, device)
     print(json.dumps({"groups": groups}), file=sys.stderr, flush=True)
+    clear_caches(backbone)  # as cold as the latent env it is compared with
     train = train_rate(args, kwargs, tmp / "ppo")
     print(json.dumps({"train": train}), file=sys.stderr, flush=True)
     return {"rows": rows, "single": single, "dialogue": dialogue, "groups": groups, "train": train,
@@ -346,14 +414,15 @@ def report(args: argparse.Namespace, argv: Sequence[str], result: dict[str, Any]
         f"seed {args.seed} | torch {torch.__version__} | {args.device} {args.dtype} | backbone {backbone_name} "
         f"| reply tokens {args.reply_tokens} | prompts {result['prompt_style']}{' | QUICK (smoke sizes)' * args.quick}"
     )
-    print("| N | raw decode | raw episode | vector token | vector latent | token/raw decode | token/raw episode "
-          "| latent step / token step |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| N | raw decode | raw episode | vector token | vector token paired | vector latent | token/raw decode "
+          "| token/raw episode | latent step / paired token step | latent step / token step |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in result["rows"]:
         print(
             f"| {r['num_envs']} | {r['raw_decode']:.0f} | {r['raw_episode']:.0f} | {r['vector_token']:.0f} | "
-            f"{r['vector_latent']:.0f} | {r['vector_token'] / r['raw_decode']:.2f} | "
-            f"{r['vector_token'] / r['raw_episode']:.2f} | {r['vector_token'] / r['vector_latent']:.2f} |"
+            f"{r['vector_token_paired']:.0f} | {r['vector_latent']:.0f} | {r['vector_token'] / r['raw_decode']:.2f} | "
+            f"{r['vector_token'] / r['raw_episode']:.2f} | {r['vector_token_paired'] / r['vector_latent']:.2f} | "
+            f"{r['vector_token'] / r['vector_latent']:.2f} |"
         )
     single = result["single"]
     widest = max(result["rows"], key=lambda r: r["num_envs"])

@@ -63,3 +63,27 @@ def test_quick_sets_small_sizes_and_explicit_flags_win(benchmark_script: Callabl
     assert full.steps == 64 and full.reply_tokens == 32 and full.train_n_steps is None
     with pytest.raises(SystemExit):
         module.parse_args(["--num-samples", "16"])  # fewer prompts than the 64 rows the keys need
+
+
+def test_paired_token_env_replays_the_latent_envs_episodes(
+    benchmark_script: Callable[[str], ModuleType], tiny_qwen_dir: Path, tiny_latent_dir: Path
+) -> None:
+    """``vector token paired`` differs from ``vector latent`` by the read-out alone: same replies, same resets."""
+    import numpy as np
+
+    module = benchmark_script("env_throughput")
+    kwargs = {"backbone": str(tiny_qwen_dir), "latent_model": str(tiny_latent_dir), "num_samples": 16,
+              "max_reply_tokens": 4, "prompt_style": "compact"}
+    steps, n = 6, 3
+    codes = np.random.default_rng(0).integers(16, size=(2 * steps, n))
+    latent: list[np.ndarray] = []
+    block = module.vector_block(module.ENV_IDS["latent"], n, kwargs, codes, steps, 0, latent)
+    assert block() == steps * n and block() == steps * n
+    with pytest.raises(RuntimeError, match="too few"):
+        block()
+    replayed: list[np.ndarray] = []
+    block = module.vector_block(module.ENV_IDS["token"], n, kwargs, np.stack(latent), steps, 0, replayed)
+    block(), block()
+    assert len(latent) == 2 * steps
+    np.testing.assert_array_equal(np.stack(replayed), np.stack(latent))
+    assert len({int(t) for t in np.stack(latent).ravel()}) > 1  # real tokens, not a constant
