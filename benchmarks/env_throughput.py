@@ -45,8 +45,10 @@ Ratios (the issue-12 keys, in ``--json`` at the top level; every one measured in
 * ``group_prefill_speedup_8``: GRPO-style groups of 8 rows per prompt (64 latent envs, 8 groups): every block resets
   all rows pinned to 8 prompts not seen before and writes one reply per row, env steps/s with the shared prefill
   (``ReplyBatch.share_prefill``, the default) over without (every row prefills its own copy of the prompt).
-* ``train_over_env_16``: PPO ``learn()`` steps/s over the latent vector env's steps/s with random actions, 16 envs
-  (the policy's forward and update cost; its replies may end earlier than random ones, so it also prefills more).
+* ``train_over_env_16``: PPO ``learn()`` steps/s over the env alone doing the same work, 16 envs: the training
+  run's own actions replayed on a fresh env of the same seed (the same replies, episodes and prefills), so the ratio
+  is the policy's forward, the update and SB3's loop, nothing else. ``train_over_random_env_16`` (extra key) compares
+  against the latent env with random actions instead, whose replies run longer than the policy's.
 
 ``--quick`` (small sizes: 8/16/64 envs, 8-token replies, one timed block; well under a minute on 2 cores) is a smoke
 run of the whole script; its numbers are not the benchmark. The key sizes 8, 16 and 64 are always measured, whatever
@@ -92,7 +94,8 @@ RATIO_KEYS = (
     "group_prefill_speedup_8",
     "train_over_env_16",
 )
-EXTRA_KEYS = ("dialogue_over_reply_step_64", "latent_over_random_token_step_64", "latent_over_random_token_step_8")
+EXTRA_KEYS = ("dialogue_over_reply_step_64", "latent_over_random_token_step_64", "latent_over_random_token_step_8",
+              "train_over_random_env_16")
 """Ratios reported beside the issue-12 keys, without a target."""
 TARGETS = {"env_over_raw_episode_64": ">= 1.0", "latent_over_token_step_64": "<= 1.10",
            "latent_over_token_step_8": "<= 1.25", "group_prefill_speedup_8": ">= 1.5", "train_over_env_16": ">= 0.8"}
@@ -196,11 +199,20 @@ def clear_caches(backbone: Backbone) -> None:
     backbone.image_cache.clear()
 
 
+def emitted_tokens(info: dict[str, Any], n: int) -> np.ndarray:
+    """(n,) the token each row emitted in a step, from a same-step-autoreset vector env's infos: a row that finished
+    has its next episode's reset info in ``info`` and the step's own in ``info["final_info"]``."""
+    tokens = np.where(info.get("_token", np.zeros(n, bool)), info.get("token", 0), 0)
+    final = info.get("final_info")
+    if final is not None and "token" in final:
+        tokens = np.where(final.get("_token", np.zeros(n, bool)), final["token"], tokens)
+    return tokens.astype(np.int64)
+
+
 def vector_block(env_id: str, n: int, kwargs: dict[str, Any], actions: np.ndarray, steps: int, seed: int,
-                 record: list[np.ndarray] | None = None) -> Callable[[], int]:
+                 record: list[tuple[np.ndarray, np.ndarray]] | None = None) -> Callable[[], int]:
     """Blocks of ``steps`` steps of ``gym.make_vec(env_id, num_envs=n)``, taking the rows of ``actions`` (T, n) one
-    after the other across blocks. ``record``: append each step's emitted tokens (``info["token"]``; 0 on a row's
-    reset step, whose action the env ignores) to it."""
+    after the other across blocks. ``record``: append each step's emitted tokens and which rows ended to it."""
     envs = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
     envs.reset(seed=seed)
     position = {"t": 0}
@@ -210,9 +222,9 @@ def vector_block(env_id: str, n: int, kwargs: dict[str, Any], actions: np.ndarra
         if start + steps > len(actions):
             raise RuntimeError(f"{len(actions)} action rows are too few for another block of {steps} steps")
         for a in actions[start : start + steps]:
-            _, _, _, _, info = envs.step(a)
+            _, _, terminated, truncated, info = envs.step(a)
             if record is not None:
-                record.append(np.where(info.get("_token", np.zeros(n, bool)), info.get("token", 0), 0))
+                record.append((emitted_tokens(info, n), terminated | truncated))
         position["t"] = start + steps
         return steps * n
 
@@ -277,12 +289,41 @@ def group_rates(args: argparse.Namespace, kwargs: dict[str, Any], device: torch.
     return out
 
 
-def train_rate(args: argparse.Namespace, kwargs: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Steps/s of SB3 PPO ``learn()`` with the fair start on ``TRAIN_NUM_ENVS`` latent envs.
+def action_log(venv: Any) -> Any:
+    """``venv`` in an SB3 ``VecEnvWrapper`` that keeps every action and reward stepped through it (``.actions``,
+    ``.rewards``), to replay a training run's actions on a fresh env of the same seed."""
+    from stable_baselines3.common.vec_env import VecEnvWrapper
+
+    class _ActionLog(VecEnvWrapper):
+        def __init__(self, inner: Any) -> None:
+            super().__init__(inner)
+            self.actions: list[np.ndarray] = []
+            self.rewards: list[np.ndarray] = []
+
+        def reset(self) -> Any:
+            return self.venv.reset()
+
+        def step_async(self, actions: np.ndarray) -> None:
+            self.actions.append(np.array(actions, copy=True))
+            self.venv.step_async(actions)
+
+        def step_wait(self) -> Any:
+            obs, rewards, dones, infos = self.venv.step_wait()
+            self.rewards.append(np.array(rewards, copy=True))
+            return obs, rewards, dones, infos
+
+    return _ActionLog(venv)
+
+
+def train_rate(args: argparse.Namespace, kwargs: dict[str, Any], out: Path, backbone: Backbone) -> dict[str, Any]:
+    """Steps/s of SB3 PPO ``learn()`` with the fair start on ``TRAIN_NUM_ENVS`` latent envs, and of the env alone
+    doing the same work: the run's own actions replayed on a fresh env of the same seed.
 
     Built as :func:`lam_agents.train.train` builds a run (hyperparameters as :mod:`lam_agents.learning` picks them:
     the YAML ``default`` entry), but timed around ``learn()`` alone: one untimed rollout and update first (policy
-    construction, first reset, allocator warm-up), then ``--train-rollouts`` rollouts and updates.
+    construction, first reset, allocator warm-up), then ``--train-rollouts`` rollouts and updates. Decoding is greedy,
+    so the replay writes the same replies, ends the same episodes and prefills the same prompts (both start with
+    empty caches); ``replay_matches`` says whether its rewards equal the run's, step for step.
     """
     from lam_agents.algos import load_hyperparams
     from lam_agents.envs import make_vec_env
@@ -300,20 +341,40 @@ def train_rate(args: argparse.Namespace, kwargs: dict[str, Any], out: Path) -> d
                          env_kwargs=kwargs, checkpoint_every=0, sample_every=0, progress_bar=False,
                          tensorboard=False, verbose=0)
     params, n_envs = resolve_hyperparams(config)
-    venv = make_vec_env(config.env_id, n_envs, config.seed, kwargs)
+    clear_caches(backbone)
+    venv = action_log(make_vec_env(config.env_id, n_envs, config.seed, kwargs))
     try:
         model = build_model(config, venv, params)
         model.learn(rollout)
+        untimed = len(venv.actions)
         before = model.num_timesteps
         start = time.perf_counter()
         model.learn(rollout * args.train_rollouts, reset_num_timesteps=False)
         seconds = time.perf_counter() - start
         steps = model.num_timesteps - before
+        actions, rewards = venv.actions, venv.rewards
     finally:
         venv.close()
+    clear_caches(backbone)
+    replay = make_vec_env(config.env_id, n_envs, config.seed, kwargs)
+    replayed: list[np.ndarray] = []
+    try:
+        replay.reset()
+        for a in actions[:untimed]:
+            replayed.append(replay.step(a)[1])
+        sync(backbone.device)
+        start = time.perf_counter()
+        for a in actions[untimed:]:
+            replayed.append(replay.step(a)[1])
+        sync(backbone.device)
+        replay_seconds = time.perf_counter() - start
+    finally:
+        replay.close()
+    matches = len(replayed) == len(rewards) and all(np.array_equal(x, y) for x, y in zip(replayed, rewards))
     return {"algo": "ppo", "fair_start": True, "num_envs": n_envs, "n_steps": int(params["n_steps"]),
             "batch_size": int(params["batch_size"]), "n_epochs": int(params["n_epochs"]), "timed_steps": steps,
-            "steps_per_s": steps / seconds}
+            "steps_per_s": steps / seconds, "replay_steps_per_s": (len(actions) - untimed) * n_envs / replay_seconds,
+            "replay_matches": matches}
 
 
 def ratios(result: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, str]]:
@@ -325,7 +386,8 @@ def ratios(result: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, s
         "latent_over_token_step_64": rows[64]["vector_token_paired"] / rows[64]["vector_latent"],
         "latent_over_token_step_8": rows[8]["vector_token_paired"] / rows[8]["vector_latent"],
         "group_prefill_speedup_8": result["groups"]["shared"] / result["groups"]["unshared"],
-        "train_over_env_16": result["train"]["steps_per_s"] / rows[TRAIN_NUM_ENVS]["vector_latent"],
+        "train_over_env_16": result["train"]["steps_per_s"] / result["train"]["replay_steps_per_s"],
+        "train_over_random_env_16": result["train"]["steps_per_s"] / rows[TRAIN_NUM_ENVS]["vector_latent"],
         "dialogue_over_reply_step_64": result["dialogue"]["latent"] / rows[DIALOGUE_NUM_ENVS]["vector_latent"],
         "latent_over_random_token_step_64": rows[64]["vector_token"] / rows[64]["vector_latent"],
         "latent_over_random_token_step_8": rows[8]["vector_token"] / rows[8]["vector_latent"],
@@ -362,14 +424,14 @@ def run(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path, tmp: Pat
                                   args.repeats)
         codes = np.random.default_rng(args.seed).integers(num_codes, size=(blocks * args.steps, n))
         tokens = np.random.default_rng(args.seed).integers(backbone.vocab_size, size=(blocks * args.steps, n))
-        emitted: list[np.ndarray] = []
+        emitted: list[tuple[np.ndarray, np.ndarray]] = []
         clear_caches(backbone)
         row["vector_latent"] = rate(vector_block(ENV_IDS["latent"], n, kwargs, codes, args.steps, args.seed, emitted),
                                     device, args.repeats)
         # The token twin replaying the latent twin's tokens: the same prompts, replies, EOS and autoresets, so
         # the two differ only by the world model's read-out.
         clear_caches(backbone)
-        row["vector_token_paired"] = rate(vector_block(ENV_IDS["token"], n, kwargs, np.stack(emitted), args.steps,
+        row["vector_token_paired"] = rate(vector_block(ENV_IDS["token"], n, kwargs, np.stack([t for t, _ in emitted]), args.steps,
                                                        args.seed), device, args.repeats)
         clear_caches(backbone)
         row["vector_token"] = rate(vector_block(ENV_IDS["token"], n, kwargs, tokens, args.steps, args.seed), device,
@@ -391,8 +453,7 @@ def run(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path, tmp: Pat
     print(json.dumps({"dialogue": dialogue}), file=sys.stderr, flush=True)
     groups = group_rates(args, kwargs, device)
     print(json.dumps({"groups": groups}), file=sys.stderr, flush=True)
-    clear_caches(backbone)  # as cold as the latent env it is compared with
-    train = train_rate(args, kwargs, tmp / "ppo")
+    train = train_rate(args, kwargs, tmp / "ppo", backbone)
     print(json.dumps({"train": train}), file=sys.stderr, flush=True)
     return {"rows": rows, "single": single, "dialogue": dialogue, "groups": groups, "train": train,
             "prompt_style": style}
@@ -440,7 +501,8 @@ def report(args: argparse.Namespace, argv: Sequence[str], result: dict[str, Any]
           f"{groups['shared']:.0f} steps/s, unshared {groups['unshared']:.0f} steps/s")
     train = result["train"]
     print(f"PPO learn() with the fair start, {train['num_envs']} latent envs, n_steps {train['n_steps']}, "
-          f"{train['timed_steps']} timed steps: {train['steps_per_s']:.0f} steps/s")
+          f"{train['timed_steps']} timed steps: {train['steps_per_s']:.0f} steps/s; its actions replayed on the env "
+          f"alone: {train['replay_steps_per_s']:.0f} steps/s (same rewards: {train['replay_matches']})")
     print()
     print("| ratio | value | target |")
     print("|---|---:|---|")

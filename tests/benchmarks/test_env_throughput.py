@@ -44,6 +44,9 @@ def test_quick_json_has_every_ratio_key(
     assert sorted(r["num_envs"] for r in record["rows"]) == [8, 16, 64]
     assert record["train"]["num_envs"] == 16 and record["train"]["fair_start"] is True
     assert record["train"]["timed_steps"] == 16 * record["train"]["n_steps"]
+    # The env-alone rate replays the run's own actions: the same episodes, reward for reward.
+    assert record["train"]["replay_matches"] is True
+    assert record["train_over_env_16"] == pytest.approx(record["train"]["steps_per_s"] / record["train"]["replay_steps_per_s"])
     assert record["quick"] is True and record["threads"] == 1
     assert record["command"].startswith("python benchmarks/env_throughput.py --quick")
     assert record["commit"] and record["machine"]
@@ -65,25 +68,38 @@ def test_quick_sets_small_sizes_and_explicit_flags_win(benchmark_script: Callabl
         module.parse_args(["--num-samples", "16"])  # fewer prompts than the 64 rows the keys need
 
 
+@pytest.mark.slow  # ~15 s: 64 steps of 8 rows of the embedded default, twice
 def test_paired_token_env_replays_the_latent_envs_episodes(
-    benchmark_script: Callable[[str], ModuleType], tiny_qwen_dir: Path, tiny_latent_dir: Path
+    benchmark_script: Callable[[str], ModuleType], tmp_path: Path
 ) -> None:
-    """``vector token paired`` differs from ``vector latent`` by the read-out alone: same replies, same resets."""
+    """``vector token paired`` differs from ``vector latent`` by the read-out alone: the same tokens, and the same
+    rows ending at the same steps, EOS included (a same-step autoreset hides a finished row's token in final_info)."""
     import numpy as np
 
     module = benchmark_script("env_throughput")
-    kwargs = {"backbone": str(tiny_qwen_dir), "latent_model": str(tiny_latent_dir), "num_samples": 16,
-              "max_reply_tokens": 4, "prompt_style": "compact"}
-    steps, n = 6, 3
-    codes = np.random.default_rng(0).integers(16, size=(2 * steps, n))
-    latent: list[np.ndarray] = []
+    from lam_envs.envs.config import ConversationConfig
+    from lam_envs.envs.resolve import resolve_backbone
+    from lam_envs.latent.model import random_latent_model
+
+    # The benchmark's setting: the embedded default and a random K = 128 world model, whose greedy tokens for
+    # random codes include EOS (the tiny test VLM's never do within a few dozen steps).
+    backbone = resolve_backbone(ConversationConfig())[0]
+    latent_dir = random_latent_model(backbone, num_codes=128, seed=0).save_pretrained(tmp_path / "latent")
+    kwargs = {"latent_model": str(latent_dir), "num_samples": 16, "max_reply_tokens": 32, "prompt_style": "compact"}
+    steps, n = 32, 8
+    codes = np.random.default_rng(0).integers(128, size=(2 * steps, n))
+    latent: list[tuple[np.ndarray, np.ndarray]] = []
     block = module.vector_block(module.ENV_IDS["latent"], n, kwargs, codes, steps, 0, latent)
     assert block() == steps * n and block() == steps * n
     with pytest.raises(RuntimeError, match="too few"):
         block()
-    replayed: list[np.ndarray] = []
-    block = module.vector_block(module.ENV_IDS["token"], n, kwargs, np.stack(latent), steps, 0, replayed)
+    tokens = np.stack([t for t, _ in latent])
+    ended = np.stack([d for _, d in latent])
+    replayed: list[tuple[np.ndarray, np.ndarray]] = []
+    block = module.vector_block(module.ENV_IDS["token"], n, kwargs, tokens, steps, 0, replayed)
     block(), block()
-    assert len(latent) == 2 * steps
-    np.testing.assert_array_equal(np.stack(replayed), np.stack(latent))
-    assert len({int(t) for t in np.stack(latent).ravel()}) > 1  # real tokens, not a constant
+    np.testing.assert_array_equal(np.stack([t for t, _ in replayed]), tokens)
+    np.testing.assert_array_equal(np.stack([d for _, d in replayed]), ended)
+    # The pairing is only tested if some reply ended on EOS, before the length limit, out of step with the others.
+    assert ((tokens == backbone.eos_token_id) & ended).any()
+    assert len({tuple(row) for row in ended if row.any()}) > 1
