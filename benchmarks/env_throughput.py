@@ -277,15 +277,14 @@ def group_block(env_id: str, kwargs: dict[str, Any], reply_tokens: int, seed: in
     return block
 
 
-def group_rates(args: argparse.Namespace, kwargs: dict[str, Any], device: torch.device) -> dict[str, float]:
+def group_rates(args: argparse.Namespace, kwargs: dict[str, Any], backbone: Backbone) -> dict[str, float]:
     """Steps/s of :func:`group_block` with and without the shared prefill (caches cleared before each, so the
     speed-up is the group's alone: each block's prompts are new)."""
-    backbone, _ = resolve_backbone(ConversationConfig(**{k: v for k, v in kwargs.items() if k != "prompt_style"}))
     out = {}
     for label, share in (("shared", True), ("unshared", False)):
         clear_caches(backbone)
         block = group_block(ENV_IDS["latent"], kwargs, args.reply_tokens, args.seed, share)
-        out[label] = rate(block, device, args.repeats)
+        out[label] = rate(block, backbone.device, args.repeats)
     return out
 
 
@@ -451,7 +450,7 @@ def run(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path, tmp: Pat
         dialogue[kind] = rate(vector_block(env_id, DIALOGUE_NUM_ENVS, kwargs, actions, args.steps, args.seed), device,
                               args.repeats)
     print(json.dumps({"dialogue": dialogue}), file=sys.stderr, flush=True)
-    groups = group_rates(args, kwargs, device)
+    groups = group_rates(args, kwargs, backbone)
     print(json.dumps({"groups": groups}), file=sys.stderr, flush=True)
     train = train_rate(args, kwargs, tmp / "ppo", backbone)
     print(json.dumps({"train": train}), file=sys.stderr, flush=True)
