@@ -141,7 +141,7 @@ def learning_rows(out: Path, variant: str, args: argparse.Namespace) -> list[dic
             if not path.is_file():
                 raise SystemExit(f"{path} is missing: run benchmarks/learning.py --algos ppo first (the full row)")
             result = json.loads(path.read_text())
-            if result.get("settings") != run_settings(config):
+            if result.get("settings") != run_settings(config, task):
                 raise SystemExit(f"{path} was made with other settings than --steps/--n-eval here; rerun the study")
             results.append(result)
     return summarize(results, config)

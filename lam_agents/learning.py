@@ -15,7 +15,7 @@ final curve value (``None`` if it never does).
 
 The audit: per-dimension ratios before and after, how often replies show the degenerate patterns that
 ``lam judge --self-check`` probes (repetition, catchphrase spam, lists of colours or shapes, very short, cut at the
-length limit), diversity of the sampled replies per prompt (distinct-1/2 and the share of distinct replies), and
+length limit, one template filled in for every prompt), diversity of the sampled replies per prompt (distinct-1/2 and the share of distinct replies), and
 random test replies before and after, side by side.
 
 Outputs under ``out``: ``summary.json`` (rows with task, algo, action_space, split, seeds, start_iqm, final_iqm,
@@ -24,6 +24,7 @@ final_ci, improvement_ci, steps_to_token_final, ...), ``summary.md`` and ``curve
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -41,7 +42,7 @@ from tqdm.auto import tqdm
 from lam_agents.callbacks import CurveCallback
 from lam_agents.run_dir import write_json_atomic
 from lam_agents.train import TrainConfig, _versions, resolve_hyperparams, train
-from lam_envs.data.scenes import COLORS, SHAPES
+from lam_envs.data.scenes import COLORS, LOCATIONS, SHAPES
 from lam_envs.envs.registration import env_id
 from lam_envs.tasks import task_names
 
@@ -184,7 +185,7 @@ def run_one(config: LearningConfig, task: str, algo: str, kind: str, seed: int) 
     model, _ = load_agent(out / "train")
     end = score_all(model)
     return {"task": task, "algo": algo, "action_space": kind, "seed": seed, "steps": config.steps,
-            "settings": run_settings(config), "resolved_hyperparams": resolved_hyperparams(base),
+            "settings": run_settings(config, task), "resolved_hyperparams": resolved_hyperparams(base),
             "train_seconds": seconds, "curve": binned_curve(curve.points, config.steps),
             "start": start.result, "end": end}
 
@@ -204,13 +205,17 @@ def resolved_hyperparams(base: TrainConfig) -> dict[str, Any]:
     return json.loads(json.dumps({**params, "n_envs": n_envs}, default=str, sort_keys=True))
 
 
-def run_settings(config: LearningConfig) -> dict[str, Any]:
-    """What a finished run must share with the study to be kept (everything but the lists of runs and the output)."""
+def run_settings(config: LearningConfig, task: str) -> dict[str, Any]:
+    """What a finished run of ``task`` must share with the study to be kept (everything but the lists of runs and
+    the output, plus the task's rule-judge version)."""
     from lam_agents.env_kwargs import env_kwargs_record
     from lam_envs.envs import DYNAMICS_VERSION
+    from lam_envs.tasks import task_spec
 
-    # ``dialogue`` only when set, so that the single-reply runs finished before it existed are still recognised.
+    # ``dialogue`` and the judge version only when set, so that runs finished before they existed are recognised.
     extra: dict[str, Any] = {"dialogue": True} if config.dialogue else {}
+    if task_spec(task).rule_judge_version > 1:
+        extra["rule_judge_version"] = task_spec(task).rule_judge_version
     if config.kl_beta is not None:
         extra["kl_beta"] = config.kl_beta
     return json.loads(json.dumps({**extra, "env_dynamics": DYNAMICS_VERSION, "steps": config.steps, "n_envs": config.n_envs, "n_eval": config.n_eval,
@@ -266,13 +271,40 @@ def diversity(replies_per_prompt: Sequence[Sequence[str]]) -> dict[str, float]:
             "distinct_replies": float(np.mean(share)) if share else math.nan}
 
 
-def audit(result: dict[str, Any], rng: np.random.Generator, n_examples: int = 10) -> dict[str, Any]:
-    """The reward-hacking audit of one split's before/after scores (see the module docstring)."""
+_AT_PLACE = re.compile(r"\b(?:in|at|on)(?: the)? (?:" + "|".join(LOCATIONS) + r")\b")
+
+
+def skeleton(reply: str, slots: dict[str, str]) -> tuple[str, ...]:
+    """``reply``'s words with every swappable word (scene, persona: a rule judge's ``slots``) replaced by its slot,
+    and a place with its preposition (``in the park``, ``at home``) by ``<at_place>``: what stays the same when one
+    template is filled in for another prompt."""
+    text = _AT_PLACE.sub(" atplace ", reply.lower())
+    return tuple("<at_place>" if w == "atplace" else slots.get(w, w) for w in re.findall(r"[a-z']+", text))
+
+
+def templated_share(replies_per_prompt: Sequence[Sequence[str]], slots: dict[str, str]) -> float:
+    """Share of replies whose :func:`skeleton` is also the skeleton of a reply to another prompt: one template
+    filled in for every prompt (MMRole's ``evasive_template`` kind of ``lam judge --self-check``), where replies
+    written for their prompt rarely share a whole skeleton."""
+    owners: dict[tuple[str, ...], set[int]] = {}
+    for i, replies in enumerate(replies_per_prompt):
+        for reply in replies:
+            owners.setdefault(skeleton(reply, slots), set()).add(i)
+    flags = [len(owners[skeleton(r, slots)] - {i}) > 0 for i, replies in enumerate(replies_per_prompt) for r in replies]
+    return float(np.mean(flags)) if flags else math.nan
+
+
+def audit(result: dict[str, Any], rng: np.random.Generator, n_examples: int = 10,
+          slots: dict[str, str] | None = None) -> dict[str, Any]:
+    """The reward-hacking audit of one split's before/after scores (see the module docstring); ``slots`` (the task
+    rule judge's) adds the ``templated`` pattern (:func:`templated_share`)."""
     def rates(score: dict[str, Any]) -> dict[str, float]:
         # Text patterns per written episode; the cut rate per reply (a dialogue episode holds several).
         hits = [degenerate_patterns(r, False) for row in score["replies"] for r in row]
         out = {k: float(np.mean([k in h for h in hits])) for k in sorted({k for h in hits for k in h})}
         cut = float(np.mean([t >= score["max_reply_tokens"] for t in score["reply_tokens"]]))
+        if slots is not None:
+            out["templated"] = templated_share(score["replies"], slots)
         return dict(sorted({**out, **({"cut_at_limit": cut} if cut or "cut_at_limit" in out else {})}.items()))
 
     start, end = result["start"], result["end"]
@@ -369,12 +401,19 @@ def summarize(results: list[dict[str, Any]], config: LearningConfig) -> list[dic
                 token_end = np.array([r["end"][split]["total"] for r in token])
                 p, p_ci = improvement_probability(end, token_end, config.bootstrap_reps)
                 row["p_latent_over_token"], row["p_latent_over_token_ci"] = p, p_ci
-            audits = [audit({"start": r["start"][split], "end": r["end"][split]}, np.random.default_rng(r["seed"]))
-                      for r in runs]
+            audits = [audit({"start": r["start"][split], "end": r["end"][split]}, np.random.default_rng(r["seed"]),
+                            slots=_judge_slots(task)) for r in runs]
             row["audit"] = _mean_audit(audits)
             row["examples"] = audits[0]["examples"]
             rows.append(row)
     return rows
+
+
+@functools.lru_cache(maxsize=None)
+def _judge_slots(task: str) -> dict[str, str]:
+    from lam_envs.rewards.rules import rule_judge
+
+    return rule_judge(task).slots
 
 
 def _nanmean_rows(data: np.ndarray) -> np.ndarray:
@@ -506,7 +545,7 @@ def run_study(config: LearningConfig, command: str | None = None, progress: bool
             # Runs finished before the resolved keywords were recorded are recognised by their settings alone.
             resolved = result.get("resolved_hyperparams")
             current = resolved_hyperparams(train_config(config, task, algo, kind, seed, path.parent))
-            if result.get("settings") == run_settings(config) and resolved in (None, current):
+            if result.get("settings") == run_settings(config, task) and resolved in (None, current):
                 results.append(result)
                 continue
             logger.warning("%s was made with other settings; running it again", path)

@@ -109,6 +109,9 @@ class TaskSpec:
         self_check_kinds: ``{kind: (sample, others, rng) -> reply}``, the degraded replies of ``lam judge
             --self-check``, in order (see :mod:`lam_envs.rewards.selfcheck`); ``None`` when the task has no
             self-check.
+        rule_judge_version: bumped whenever a change to the rule judge alters the score of some reply, so that
+            stored results made before it are not mixed with new ones (:func:`lam_agents.learning.run_settings`).
+            MMRole 2: a reply that leaves the question unanswered is marked down (``evades``).
     """
 
     name: str
@@ -132,6 +135,7 @@ class TaskSpec:
     persona_line: Ref | None = None
     assistant_speaker: Ref | None = None
     self_check_kinds: Ref | None = None
+    rule_judge_version: int = 1
 
     def generate(self, split: Split | str, *, seed: int = 0, n: int | None = None) -> list[Sample]:
         """Samples of the synthetic task (see :func:`lam_envs.data.synthetic.synthetic_samples`)."""
@@ -283,6 +287,7 @@ TASK_REGISTRY: dict[str, TaskSpec] = {
         persona_line="lam_envs.data.personas:character_line",
         assistant_speaker="lam_envs.data.personas:character_speaker",
         self_check_kinds="lam_envs.rewards.selfcheck:MMROLE_KINDS",
+        rule_judge_version=2,
     ),
     "pcogalign": TaskSpec(
         name="pcogalign",

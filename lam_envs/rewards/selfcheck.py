@@ -3,7 +3,7 @@
 Each *degraded kind* turns a sample into a reply: the reference itself, a fluent reply that is wrong for this sample
 (another persona's, another image's, another role's), a broken one (shuffled, empty, truncated, repeated), or a
 reward hack an RL policy would find (catchphrase spam, a list of persona words, every colour and shape listed,
-padding to 4x). :func:`self_check` scores each kind on many samples; a sound judge gives the reference a ratio of
+padding to 4x) or did find (MMRole's ``evasive_template``). :func:`self_check` scores each kind on many samples; a sound judge gives the reference a ratio of
 about 1 and every other kind clearly less.
 
 The kinds of a task are its :class:`~lam_envs.tasks.TaskSpec`'s ``self_check_kinds``. Most work on any sample; the
@@ -187,8 +187,26 @@ def mmrole_paraphrase(sample: Sample, others: Sequence[Sample], rng: np.random.G
     return mmrole_reply(character(character_of(sample).name), scene, parse_question(sample.query), rng)
 
 
+def evasive_template(sample: Sample, others: Sequence[Sample], rng: np.random.Generator) -> str:
+    """MMRole: the reply PPO converged on at 200k steps. One skeleton for every prompt, fluent and in character (the
+    character's tone marker and personality word), naming only the place, so it is true of every picture and answers
+    no count, colour, shape or position question:
+    ``"Zoom! This picture was taken in the park, no question. Being the cheerful sort, I must say it pleases me."``"""
+    from lam_envs.data.synthetic.grammar import place_phrase
+    from lam_envs.data.synthetic.roster import character
+
+    spec = character(character_of(sample).name)
+    marker = spec.tone_markers[int(rng.integers(len(spec.tone_markers)))].capitalize()
+    trait = spec.personality_words[int(rng.integers(len(spec.personality_words)))]
+    place = place_phrase(_scene_of(sample, "evasive_template").location)
+    return f"{marker}! This picture was taken {place}, no question. Being the {trait} sort, I must say it pleases me."
+
+
 MMROLE_KINDS: dict[str, Degrader] = degraded_kinds(
-    paraphrase=mmrole_paraphrase, signature=character_catchphrase, persona_words=character_words
+    paraphrase=mmrole_paraphrase,
+    signature=character_catchphrase,
+    persona_words=character_words,
+    evasive_template=evasive_template,
 )
 """MMRole's degraded kinds (its :class:`~lam_envs.tasks.TaskSpec`'s ``self_check_kinds``)."""
 

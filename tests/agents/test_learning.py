@@ -75,6 +75,23 @@ def test_a_dialogue_study_scores_whole_dialogues(tmp_path: Path, tiny_env_kwargs
     assert 0.0 <= row["final_iqm"] <= 10.0
 
 
+def test_templated_share_flags_one_skeleton_filled_in_for_every_prompt() -> None:
+    from lam_agents.learning import skeleton, templated_share
+    from lam_envs.rewards.rules import rule_judge
+
+    slots = rule_judge("mmrole").slots
+    template = [["Zoom! This picture was taken in the park, no question."],
+                ["Boom! This picture was taken at the beach, no question."],
+                ["Zoom! This picture was taken on the street, no question."]]
+    assert skeleton(template[0][0], slots)[2:] == skeleton(template[2][0], slots)[2:]
+    assert templated_share(template, slots) == 1.0
+    written = [["I count three red circles at the top left."], ["The blue square is in the middle, dearie."],
+               ["Zoom! This picture was taken in the park, no question."]]
+    assert templated_share(written, slots) == 0.0
+    # Repeats within one prompt's samples are diversity's business, not a template across prompts.
+    assert templated_share([["same words here", "same words here"], ["other words there"]], slots) == 0.0
+
+
 def test_degenerate_patterns() -> None:
     assert degenerate_patterns("ok.", False) == {"very_short"}
     assert "repetition" in degenerate_patterns("the red cat the red cat the red cat sat", False)

@@ -59,6 +59,30 @@ def test_wrong_answer_loses_accuracy(mm: MMRoleRuleJudge) -> None:
     assert wrong.ratio < right.ratio
 
 
+def test_a_reply_that_leaves_the_question_unanswered_is_marked_down(mm: MMRoleRuleJudge) -> None:
+    from lam_envs.data.synthetic.grammar import place_phrase
+    from lam_envs.data.synthetic.questions import parse_question
+    from lam_envs.rewards.rules.mmrole import EVASION_FACTOR, evades
+
+    samples = synthetic_samples("mmrole", "rl", n=200)
+    count = next(s for s in samples if parse_question(s.query).kind == "count")
+    place = next(s for s in samples if parse_question(s.query).kind == "place")
+    # The place alone, fluent and true of the picture: an answer to "where", no answer to "how many".
+    def only_place(s):  # noqa: E306
+        return f"This picture was taken {place_phrase(s.scene.location)}, no question."
+
+    count_score, place_score = mm.score([count, place], [only_place(count), only_place(place)])
+    assert evades(parse_question(count.query), ["picture", count.scene.location])
+    assert not evades(parse_question(place.query), ["picture", place.scene.location])
+    assert count_score.ratio < place_score.ratio
+    # The factor scales every dimension of the evasive reply: undoing it gives scores up to 10 again.
+    assert max(count_score.candidate.values()) <= 10.0 * EVASION_FACTOR + 1e-9
+    assert count_score.candidate["response_accuracy"] == 0.0
+    # Asked to describe the picture, the place alone says nothing about what is in it.
+    assert evades(parse_question("Tell me about this picture."), ["picture", "park"])
+    assert not evades(parse_question("Tell me about this picture."), ["red", "circle"])
+
+
 def test_other_role_loses_role_set_sensitivity(pc: PCogAlignRuleJudge) -> None:
     sample = synthetic_samples("pcogalign", "rl", n=1)[0]
     role = sample.persona.current_role

@@ -40,6 +40,16 @@ def test_self_check_ranking_on_200_samples(task: str) -> None:
             assert r.mean <= 0.75, (kind, r.mean)
 
 
+def test_the_template_rl_found_scores_below_a_fluent_reply_about_another_image() -> None:
+    # PPO converged on this at 200k steps while the judge gave it 0.69 of the reference on average (above
+    # other_image's 0.53): one skeleton naming only the place, in the character's voice, answering nothing else.
+    reports = self_check_report(_small_judge("mmrole"), synthetic_samples("mmrole", "rl", n=60), seed=0,
+                                kinds=["other_image", "evasive_template"])
+    other_image, template = (r.mean for r in reports)
+    assert template <= 0.5, template
+    assert template < other_image + 0.05
+
+
 def test_degraders_are_seeded_and_do_what_they_say() -> None:
     samples = synthetic_samples("pcogalign", "rl", n=5)
     a = shuffled(samples[0], samples[1:], np.random.default_rng(3))

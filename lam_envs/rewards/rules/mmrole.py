@@ -30,6 +30,9 @@ _KIND_WORDS: dict[str, frozenset[str]] = {
     "place": frozenset(LOCATIONS),
     "describe": frozenset(COLORS) | frozenset(SHAPES) | frozenset(LOCATIONS),
 }
+# Words without which a reply leaves the question unanswered: the answer's type, and for a request to describe the
+# picture a word about what is in it (the place alone, true of every picture taken there, describes nothing).
+_ADDRESS_WORDS: dict[str, frozenset[str]] = {**_KIND_WORDS, "describe": frozenset(COLORS) | frozenset(SHAPES)}
 # False claims that compete with the right answer, per question kind.
 _COMPETING_KINDS: dict[str, tuple[str, ...]] = {
     "count": ("count",),
@@ -74,6 +77,8 @@ class MMRoleFeatures:
     competing: int
     kind_words: int
     query_hits: int
+    evasive: bool
+    """The reply leaves the question unanswered (:func:`evades`)."""
 
     @property
     def own_total(self) -> int:
@@ -95,6 +100,21 @@ class MMRoleFeatures:
         return own / max(self.stats.n, 1)
 
 
+EVASION_FACTOR = 0.5
+"""Multiplier for a reply that leaves the user's question unanswered (:func:`evades`). A judge reading such a reply
+marks it down on everything, as the shared multiplier does for a too-long or repetitive one. Without it, a fluent
+in-character sentence naming only the place (true of every picture taken there) scored 0.69 of the reference on
+average while answering no count, colour, shape or position question, and PPO converged on it at 200k steps (see
+``lam judge --self-check``, kind ``evasive_template``)."""
+
+
+def evades(question: Question, words: Iterable[str]) -> bool:
+    """Whether a reply whose content words (base forms) are ``words`` leaves ``question`` unanswered: it has no word
+    of the answer's type (a number for a count question, a colour for a colour question, ...), or, asked to describe
+    the picture, no word about its objects (a colour or a shape)."""
+    return not _ADDRESS_WORDS[question.kind] & set(words)
+
+
 def _need(ref_hits: int, cap: int) -> int:
     return max(1, min(cap, ref_hits))
 
@@ -107,8 +127,8 @@ class MMRoleRuleJudge(RuleJudge[MMRoleContext, MMRoleFeatures]):
     * ``instruction_adherence``: addresses the kind of question asked (a right answer word 1, a word of the right
       type 0.6), speaks as the character (own lexicon vs others'), length close to the reference's.
     * ``fluency``: grammar checks x word-pair plausibility x known words, relative to the reference.
-    * ``coherency``: on topic with the user's turn (answers it or picks up its words), no contradiction of the
-      scene (precision of the scene claims).
+    * ``coherency``: on topic with the user's turn (answers it; for a request to describe the picture, picking up
+      its words counts too), no contradiction of the scene (precision of the scene claims).
     * ``image_text_relevance``: true scene claims (colours, shapes, counts, sizes, positions, place) saturating at
       the reference's number, times claim precision squared.
     * ``response_accuracy``: contains the answer words, minus 0.5 per distinct competing false answer.
@@ -118,7 +138,8 @@ class MMRoleRuleJudge(RuleJudge[MMRoleContext, MMRoleFeatures]):
       minus 0.5 per marker or catchphrase of another character.
 
     Shared multiplier: length window (0.5-2x the reference), repeated n-grams, fluency gate, persona-word density,
-    catchphrase repeats, many false scene claims. An empty reply scores 0 everywhere. Constructed like every rule
+    catchphrase repeats, many false scene claims; times :data:`EVASION_FACTOR` when the reply leaves the question
+    unanswered (:func:`evades`) and the reference does not. An empty reply scores 0 everywhere. Constructed like every rule
     judge (see :class:`~lam_envs.rewards.rules.core.RuleJudge`).
     """
 
@@ -177,11 +198,15 @@ class MMRoleRuleJudge(RuleJudge[MMRoleContext, MMRoleFeatures]):
             competing=competing,
             kind_words=len(words & _KIND_WORDS[ctx.question.kind]),
             query_hits=len(words & ctx.query_words),
+            evasive=evades(ctx.question, words),
         )
 
     def _qualities(self, ctx: MMRoleContext, cand: MMRoleFeatures, ref: MMRoleFeatures) -> tuple[float, ...]:
         answered = 1.0 if cand.answer_hits else (0.6 if cand.kind_words else 0.0)
-        on_topic = max(answered, min(cand.query_hits, _need(ref.query_hits, 2)) / _need(ref.query_hits, 2))
+        on_topic = answered
+        if ctx.question.kind == "describe":
+            # Picking up the user's words keeps a reply on topic only where no specific answer was asked for.
+            on_topic = max(answered, min(cand.query_hits, _need(ref.query_hits, 2)) / _need(ref.query_hits, 2))
         in_character = max(
             0.0, min(cand.own_total, _need(ref.own_total, 2)) / _need(ref.own_total, 2) - 0.5 * cand.others_total
         )
@@ -207,3 +232,9 @@ class MMRoleRuleJudge(RuleJudge[MMRoleContext, MMRoleFeatures]):
             knowledge,
             tone,
         )
+
+    def _dimensions(self, ctx: MMRoleContext, cand: MMRoleFeatures, ref: MMRoleFeatures) -> dict[str, float]:
+        scores = super()._dimensions(ctx, cand, ref)
+        if cand.evasive and not ref.evasive:
+            scores = {d: round(v * EVASION_FACTOR, 4) for d, v in scores.items()}
+        return scores
