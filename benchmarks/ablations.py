@@ -96,21 +96,35 @@ def heldout_features(n_examples: int) -> tuple[Any, Any, Any]:
 def usage(out: Path, variant: str, n_examples: int, tasks: list[str], n_judged: int) -> dict[str, Any]:
     """Codebook usage and next-token accuracies of the variant on held-out data, and the judge ratio of its greedy
     prior-code replies on each task's test_id (``lam latent report``'s measures; cached in ``usage/<variant>.json``)."""
-    path = out / "usage" / f"{variant}.json"
-    if path.is_file():
-        return json.loads(path.read_text())
+    from lam_envs.backbone import Backbone, BackboneConfig
+    from lam_envs.backbone.default import default_backbone_dir
     from lam_envs.latent.model import LatentActionModel, default_latent_dir
     from lam_envs.latent.report import judged_replies, token_metrics
+    from lam_envs.tasks import task_spec
 
-    backbone, paired, text = heldout_features(n_examples)
-    model = LatentActionModel.from_pretrained(model_dir(out, variant) or default_latent_dir(), device=backbone.device)
-    m = token_metrics(model, backbone, paired, text)
-    row = {"num_codes": model.num_codes, "code_perplexity": m.code_perplexity, "dead_codes": m.dead_codes,
-           "acc_inverse": m.acc_inverse, "acc_prior": m.acc_prior, "acc_base": m.acc_base, "tokens": m.tokens,
-           "prior_reply_ratio": {}}
+    path = out / "usage" / f"{variant}.json"
+    versions = {task: task_spec(task).rule_judge_version for task in tasks}
+    row = json.loads(path.read_text()) if path.is_file() else None
+    # A task's judged replies are kept while its rule judge is the one that scored them (version 1 when unrecorded).
+    kept = {task: ratio for task, ratio in (row or {}).get("prior_reply_ratio", {}).items()
+            if (row or {}).get("rule_judge_versions", {}).get(task, 1) == versions[task]}
+    if row is not None and all(task in kept for task in tasks):
+        return row
+    if row is None:
+        backbone, paired, text = heldout_features(n_examples)
+        model = LatentActionModel.from_pretrained(model_dir(out, variant) or default_latent_dir(), device=backbone.device)
+        m = token_metrics(model, backbone, paired, text)
+        row = {"num_codes": model.num_codes, "code_perplexity": m.code_perplexity, "dead_codes": m.dead_codes,
+               "acc_inverse": m.acc_inverse, "acc_prior": m.acc_prior, "acc_base": m.acc_base, "tokens": m.tokens}
+    else:  # the codebook measures stand; only the judged replies are redone
+        backbone = Backbone(BackboneConfig(default_backbone_dir()))
+        model = LatentActionModel.from_pretrained(model_dir(out, variant) or default_latent_dir(), device=backbone.device)
+    row["prior_reply_ratio"] = kept
     for task in tasks:  # greedy prior-code replies, judged: the model's task score before any RL
-        judged = judged_replies(model, backbone, task, "test_id", n_judged, seed=0)
-        row["prior_reply_ratio"][task] = {"n": judged.n, "prior": judged.ratio_prior, "base": judged.ratio_base}
+        if task not in kept:
+            judged = judged_replies(model, backbone, task, "test_id", n_judged, seed=0)
+            row["prior_reply_ratio"][task] = {"n": judged.n, "prior": judged.ratio_prior, "base": judged.ratio_base}
+    row["rule_judge_versions"] = {**row.get("rule_judge_versions", {}), **versions}
     write_json_atomic(path, row)
     return row
 

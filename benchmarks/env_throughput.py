@@ -314,15 +314,12 @@ def action_log(venv: Any) -> Any:
     return _ActionLog(venv)
 
 
-def train_rate(args: argparse.Namespace, kwargs: dict[str, Any], out: Path, backbone: Backbone) -> dict[str, Any]:
-    """Steps/s of SB3 PPO ``learn()`` with the fair start on ``TRAIN_NUM_ENVS`` latent envs, and of the env alone
-    doing the same work: the run's own actions replayed on a fresh env of the same seed.
+def train_model(args: argparse.Namespace, kwargs: dict[str, Any], out: Path) -> tuple[Any, Any, int, dict[str, Any]]:
+    """The PPO run :func:`train_rate` times: ``(model, venv, rollout, params)``, ``venv`` in an :func:`action_log`.
 
     Built as :func:`lam_agents.train.train` builds a run (hyperparameters as :mod:`lam_agents.learning` picks them:
-    the YAML ``default`` entry), but timed around ``learn()`` alone: one untimed rollout and update first (policy
-    construction, first reset, allocator warm-up), then ``--train-rollouts`` rollouts and updates. Decoding is greedy,
-    so the replay writes the same replies, ends the same episodes and prefills the same prompts (both start with
-    empty caches); ``replay_matches`` says whether its rewards equal the run's, step for step.
+    the YAML ``default`` entry, ``--train-n-steps`` overriding ``n_steps``), the fair start on ``TRAIN_NUM_ENVS``
+    latent envs; ``rollout`` is the steps of one rollout (``n_steps x n_envs``).
     """
     from lam_agents.algos import load_hyperparams
     from lam_agents.envs import make_vec_env
@@ -340,10 +337,25 @@ def train_rate(args: argparse.Namespace, kwargs: dict[str, Any], out: Path, back
                          env_kwargs=kwargs, checkpoint_every=0, sample_every=0, progress_bar=False,
                          tensorboard=False, verbose=0)
     params, n_envs = resolve_hyperparams(config)
-    clear_caches(backbone)
     venv = action_log(make_vec_env(config.env_id, n_envs, config.seed, kwargs))
+    return build_model(config, venv, params), venv, rollout, params
+
+
+def train_rate(args: argparse.Namespace, kwargs: dict[str, Any], out: Path, backbone: Backbone) -> dict[str, Any]:
+    """Steps/s of SB3 PPO ``learn()`` with the fair start on ``TRAIN_NUM_ENVS`` latent envs (:func:`train_model`),
+    and of the env alone doing the same work: the run's own actions replayed on a fresh env of the same seed.
+
+    Timed around ``learn()`` alone: one untimed rollout and update first (policy construction, first reset,
+    allocator warm-up), then ``--train-rollouts`` rollouts and updates. Decoding is greedy, so the replay writes the
+    same replies, ends the same episodes and prefills the same prompts (both start with empty caches);
+    ``replay_matches`` says whether its rewards equal the run's, step for step.
+    """
+    from lam_agents.envs import make_vec_env
+
+    clear_caches(backbone)
+    model, venv, rollout, params = train_model(args, kwargs, out)
+    n_envs = venv.num_envs
     try:
-        model = build_model(config, venv, params)
         model.learn(rollout)
         untimed = len(venv.actions)
         before = model.num_timesteps
@@ -355,7 +367,7 @@ def train_rate(args: argparse.Namespace, kwargs: dict[str, Any], out: Path, back
     finally:
         venv.close()
     clear_caches(backbone)
-    replay = make_vec_env(config.env_id, n_envs, config.seed, kwargs)
+    replay = make_vec_env(ENV_IDS["latent"], n_envs, args.seed, kwargs)
     replayed: list[np.ndarray] = []
     try:
         replay.reset()
@@ -396,14 +408,7 @@ def ratios(result: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, s
 
 
 def run(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path, tmp: Path) -> dict[str, Any]:
-    kwargs = {
-        "backbone": str(backbone_dir),
-        "latent_model": str(latent_dir),
-        "device": args.device,
-        "dtype": args.dtype,
-        "num_samples": args.num_samples,
-        "max_reply_tokens": args.reply_tokens,
-    }
+    kwargs = env_kwargs(args, backbone_dir, latent_dir)
     config = ConversationConfig(**kwargs)
     backbone, _ = resolve_backbone(config)  # the envs' own (one per process): the loops and envs share its caches
     num_codes = int(json.loads((latent_dir / "config.json").read_text())["num_codes"])
@@ -513,28 +518,42 @@ def report(args: argparse.Namespace, argv: Sequence[str], result: dict[str, Any]
         print(f"{key}: {note}")
 
 
+def models(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path, str]:
+    """``(backbone dir, latent model dir, backbone name)``: ``--backbone-dir`` or the embedded default (a random tiny
+    Qwen2.5-VL of its sizes where it is not built), and ``--latent-dir`` or a random K = 128 latent model over it
+    (saved under ``tmp``)."""
+    from lam_envs.backbone.default import default_backbone_dir
+    from lam_envs.builders.tiny import build_tiny_qwen2_5_vl
+    from lam_envs.latent.model import random_latent_model
+
+    backbone_dir = args.backbone_dir
+    name = str(backbone_dir)
+    if backbone_dir is None and (default_backbone_dir() / "config.json").is_file():
+        backbone_dir, name = default_backbone_dir(), "embedded default"
+    elif backbone_dir is None:
+        backbone_dir = build_tiny_qwen2_5_vl(tmp / "tiny_qwen", seed=args.seed)
+        name = "random tiny Qwen2.5-VL (embedded default sizes)"
+    latent_dir = args.latent_dir
+    if latent_dir is None:
+        backbone = Backbone(BackboneConfig(Path(backbone_dir).resolve(), device=args.device, dtype=args.dtype))
+        latent_dir = random_latent_model(backbone, num_codes=128, seed=args.seed).save_pretrained(tmp / "lat")
+    return Path(backbone_dir), Path(latent_dir), name
+
+
+def env_kwargs(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path) -> dict[str, Any]:
+    """The keywords every env of the benchmark is made with."""
+    return {"backbone": str(backbone_dir), "latent_model": str(latent_dir), "device": args.device,
+            "dtype": args.dtype, "num_samples": args.num_samples, "max_reply_tokens": args.reply_tokens}
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    from lam_envs.backbone.default import default_backbone_dir
-    from lam_envs.builders.tiny import build_tiny_qwen2_5_vl
-    from lam_envs.latent.model import random_latent_model
-
     with tempfile.TemporaryDirectory() as tmp:
-        backbone_dir = args.backbone_dir
-        name = str(backbone_dir)
-        if backbone_dir is None and (default_backbone_dir() / "config.json").is_file():
-            backbone_dir, name = default_backbone_dir(), "embedded default"
-        elif backbone_dir is None:
-            backbone_dir = build_tiny_qwen2_5_vl(Path(tmp) / "tiny_qwen", seed=args.seed)
-            name = "random tiny Qwen2.5-VL (embedded default sizes)"
-        latent_dir = args.latent_dir
-        if latent_dir is None:
-            backbone = Backbone(BackboneConfig(Path(backbone_dir).resolve(), device=args.device, dtype=args.dtype))
-            latent_dir = random_latent_model(backbone, num_codes=128, seed=args.seed).save_pretrained(Path(tmp) / "lat")
-        result = run(args, Path(backbone_dir), Path(latent_dir), Path(tmp))
+        backbone_dir, latent_dir, name = models(args, Path(tmp))
+        result = run(args, backbone_dir, latent_dir, Path(tmp))
     result["ratios"], result["notes"] = ratios(result)
     report(args, argv, result, name)
     if args.json is not None:

@@ -62,3 +62,15 @@ def test_smoke_run_pretrains_trains_and_resumes(
     monkeypatch.setattr(learning, "run_one", lambda *a, **k: pytest.fail("trained again"))
     assert module.main(argv) == 0
     assert json.loads((tmp_path / "ablations.json").read_text())["k32"]["usage"] == usage
+
+    # Replies judged by an older rule judge are judged again; the codebook measures stand.
+    from lam_envs.tasks import task_spec
+
+    assert usage["rule_judge_versions"] == {"mmrole": task_spec("mmrole").rule_judge_version}
+    cached = tmp_path / "usage" / "k32.json"
+    cached.write_text(json.dumps({**usage, "rule_judge_versions": {}, "prior_reply_ratio": {
+        "mmrole": {**usage["prior_reply_ratio"]["mmrole"], "prior": -1.0}}}))
+    monkeypatch.setattr(module, "heldout_features", lambda *a: pytest.fail("codebook measured again"))
+    assert module.main(argv) == 0
+    again = json.loads(cached.read_text())
+    assert again == usage  # the judged replies are redone (not -1), and give what they gave
