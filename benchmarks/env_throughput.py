@@ -49,6 +49,8 @@ Ratios (the issue-12 keys, in ``--json`` at the top level; every one measured in
   run's own actions replayed on a fresh env of the same seed (the same replies, episodes and prefills), so the ratio
   is the policy's forward, the update and SB3's loop, nothing else. ``train_over_random_env_16`` (extra key) compares
   against the latent env with random actions instead, whose replies run longer than the policy's.
+  ``env_share_of_train_16`` (extra key) is the share of ``learn()``'s time that its own env steps took, measured in
+  the same run: what ``train_over_env_16`` would be if an env step cost inside training what it costs alone.
 
 ``--quick`` (small sizes: 8/16/64 envs, 8-token replies, one timed block; well under a minute on 2 cores) is a smoke
 run of the whole script; its numbers are not the benchmark. The key sizes 8, 16 and 64 are always measured, whatever
@@ -95,7 +97,7 @@ RATIO_KEYS = (
     "train_over_env_16",
 )
 EXTRA_KEYS = ("dialogue_over_reply_step_64", "latent_over_random_token_step_64", "latent_over_random_token_step_8",
-              "train_over_random_env_16")
+              "train_over_random_env_16", "env_share_of_train_16")
 """Ratios reported beside the issue-12 keys, without a target."""
 TARGETS = {"env_over_raw_episode_64": ">= 1.0", "latent_over_token_step_64": "<= 1.10",
            "latent_over_token_step_8": "<= 1.25", "group_prefill_speedup_8": ">= 1.5", "train_over_env_16": ">= 0.8"}
@@ -122,7 +124,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the tiny model, the envs and the actions")
-    parser.add_argument("--train-rollouts", type=int, default=2, help="timed PPO rollouts (+ 1 untimed)")
+    parser.add_argument("--train-rollouts", type=int, default=4, help="timed PPO rollouts (+ 1 untimed)")
     parser.add_argument("--train-n-steps", type=int, default=None, help="PPO n_steps (default: the YAML's)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     if "--quick" in (sys.argv[1:] if argv is None else argv):
@@ -290,7 +292,8 @@ def group_rates(args: argparse.Namespace, kwargs: dict[str, Any], backbone: Back
 
 def action_log(venv: Any) -> Any:
     """``venv`` in an SB3 ``VecEnvWrapper`` that keeps every action and reward stepped through it (``.actions``,
-    ``.rewards``), to replay a training run's actions on a fresh env of the same seed."""
+    ``.rewards``), to replay a training run's actions on a fresh env of the same seed, and the seconds each
+    ``step_wait`` took (``.step_seconds``: the env's own share of the run)."""
     from stable_baselines3.common.vec_env import VecEnvWrapper
 
     class _ActionLog(VecEnvWrapper):
@@ -298,6 +301,7 @@ def action_log(venv: Any) -> Any:
             super().__init__(inner)
             self.actions: list[np.ndarray] = []
             self.rewards: list[np.ndarray] = []
+            self.step_seconds: list[float] = []
 
         def reset(self) -> Any:
             return self.venv.reset()
@@ -307,7 +311,9 @@ def action_log(venv: Any) -> Any:
             self.venv.step_async(actions)
 
         def step_wait(self) -> Any:
+            start = time.perf_counter()
             obs, rewards, dones, infos = self.venv.step_wait()
+            self.step_seconds.append(time.perf_counter() - start)
             self.rewards.append(np.array(rewards, copy=True))
             return obs, rewards, dones, infos
 
@@ -348,7 +354,11 @@ def train_rate(args: argparse.Namespace, kwargs: dict[str, Any], out: Path, back
     Timed around ``learn()`` alone: one untimed rollout and update first (policy construction, first reset,
     allocator warm-up), then ``--train-rollouts`` rollouts and updates. Decoding is greedy, so the replay writes the
     same replies, ends the same episodes and prefills the same prompts (both start with empty caches);
-    ``replay_matches`` says whether its rewards equal the run's, step for step.
+    ``replay_matches`` says whether its rewards equal the run's, step for step. The replay runs ``--repeats`` times
+    (the median rate counts: one replay of a few seconds varied by ±10% on the quiet 2-core machine).
+    ``env_seconds_in_run`` is the time the run's own env steps took inside ``learn()``, so
+    ``env_share_of_run`` = that over ``learn()``'s time is what the run spent outside the env, measured in the run
+    itself.
     """
     from lam_agents.envs import make_vec_env
 
@@ -364,28 +374,32 @@ def train_rate(args: argparse.Namespace, kwargs: dict[str, Any], out: Path, back
         seconds = time.perf_counter() - start
         steps = model.num_timesteps - before
         actions, rewards = venv.actions, venv.rewards
+        env_seconds = float(sum(venv.step_seconds[untimed:]))
     finally:
         venv.close()
-    clear_caches(backbone)
-    replay = make_vec_env(ENV_IDS["latent"], n_envs, args.seed, kwargs)
-    replayed: list[np.ndarray] = []
-    try:
-        replay.reset()
-        for a in actions[:untimed]:
-            replayed.append(replay.step(a)[1])
-        sync(backbone.device)
-        start = time.perf_counter()
-        for a in actions[untimed:]:
-            replayed.append(replay.step(a)[1])
-        sync(backbone.device)
-        replay_seconds = time.perf_counter() - start
-    finally:
-        replay.close()
-    matches = len(replayed) == len(rewards) and all(np.array_equal(x, y) for x, y in zip(replayed, rewards))
+    replay_rates, matches = [], True
+    for _ in range(args.repeats):
+        clear_caches(backbone)
+        replay = make_vec_env(ENV_IDS["latent"], n_envs, args.seed, kwargs)
+        replayed: list[np.ndarray] = []
+        try:
+            replay.reset()
+            for a in actions[:untimed]:
+                replayed.append(replay.step(a)[1])
+            sync(backbone.device)
+            start = time.perf_counter()
+            for a in actions[untimed:]:
+                replayed.append(replay.step(a)[1])
+            sync(backbone.device)
+            replay_rates.append((len(actions) - untimed) * n_envs / (time.perf_counter() - start))
+        finally:
+            replay.close()
+        matches &= len(replayed) == len(rewards) and all(np.array_equal(x, y) for x, y in zip(replayed, rewards))
     return {"algo": "ppo", "fair_start": True, "num_envs": n_envs, "n_steps": int(params["n_steps"]),
             "batch_size": int(params["batch_size"]), "n_epochs": int(params["n_epochs"]), "timed_steps": steps,
-            "steps_per_s": steps / seconds, "replay_steps_per_s": (len(actions) - untimed) * n_envs / replay_seconds,
-            "replay_matches": matches}
+            "steps_per_s": steps / seconds, "replay_steps_per_s": statistics.median(replay_rates),
+            "replay_rates": replay_rates, "replay_matches": matches, "learn_seconds": seconds,
+            "env_seconds_in_run": env_seconds, "env_share_of_run": env_seconds / seconds}
 
 
 def ratios(result: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, str]]:
@@ -399,6 +413,7 @@ def ratios(result: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, s
         "group_prefill_speedup_8": result["groups"]["shared"] / result["groups"]["unshared"],
         "train_over_env_16": result["train"]["steps_per_s"] / result["train"]["replay_steps_per_s"],
         "train_over_random_env_16": result["train"]["steps_per_s"] / rows[TRAIN_NUM_ENVS]["vector_latent"],
+        "env_share_of_train_16": result["train"]["env_share_of_run"],
         "dialogue_over_reply_step_64": result["dialogue"]["latent"] / rows[DIALOGUE_NUM_ENVS]["vector_latent"],
         "latent_over_random_token_step_64": rows[64]["vector_token"] / rows[64]["vector_latent"],
         "latent_over_random_token_step_8": rows[8]["vector_token"] / rows[8]["vector_latent"],
@@ -506,7 +521,8 @@ def report(args: argparse.Namespace, argv: Sequence[str], result: dict[str, Any]
     train = result["train"]
     print(f"PPO learn() with the fair start, {train['num_envs']} latent envs, n_steps {train['n_steps']}, "
           f"{train['timed_steps']} timed steps: {train['steps_per_s']:.0f} steps/s; its actions replayed on the env "
-          f"alone: {train['replay_steps_per_s']:.0f} steps/s (same rewards: {train['replay_matches']})")
+          f"alone: {train['replay_steps_per_s']:.0f} steps/s, median of {len(train['replay_rates'])} (same rewards: "
+          f"{train['replay_matches']}); its env steps took {train['env_share_of_run']:.0%} of learn()")
     print()
     print("| ratio | value | target |")
     print("|---|---:|---|")

@@ -46,6 +46,9 @@ def test_quick_json_has_every_ratio_key(
     assert record["train"]["timed_steps"] == 16 * record["train"]["n_steps"]
     # The env-alone rate replays the run's own actions: the same episodes, reward for reward.
     assert record["train"]["replay_matches"] is True
+    assert len(record["train"]["replay_rates"]) == 1  # --quick: one timed block of everything
+    assert 0 < record["env_share_of_train_16"] < 1
+    assert record["env_share_of_train_16"] == record["train"]["env_seconds_in_run"] / record["train"]["learn_seconds"]
     assert record["train_over_env_16"] == pytest.approx(record["train"]["steps_per_s"] / record["train"]["replay_steps_per_s"])
     assert record["quick"] is True and record["threads"] == 1
     assert record["command"].startswith("python benchmarks/env_throughput.py --quick")
