@@ -1,6 +1,6 @@
 """Latent vs token: PPO on both twins of one task from the fair start, same budget, scored before and after.
 
-    python examples/latent_vs_token.py --task mmrole --steps 12288 --seeds 0 1 2
+    python examples/latent_vs_token.py --task mmrole --steps 10240 --seeds 0 1 2
 
 Prints start -> end (IQM over seeds with 95% CIs) and saves learning curves with CI bands.
 """
@@ -17,7 +17,7 @@ from lam_envs.tasks import task_names
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="mmrole", choices=task_names())
-    parser.add_argument("--steps", type=int, default=12_288)
+    parser.add_argument("--steps", type=int, default=10_240)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--n-eval", type=int, default=16)
     parser.add_argument("--out", default="runs/example_latent_vs_token")

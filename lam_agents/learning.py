@@ -95,8 +95,9 @@ class LearningConfig:
         one seed then has a sampling noise of about 0.016 (at the study's 16-24 prompts x 3 it was ~0.02, as large
         as a 12k-step gain, and one seed in three could show none: MMRole-Latent +0.032/+0.062/-0.005 at 16 x 3,
         +0.033/+0.053/+0.029 at 64 x 2, the same training runs). 32 rows decode together in training (one batched
-        step of 32 rows costs ~1.5x one of 16)."""
-        base: dict[str, Any] = {"algos": ("ppo",), "seeds": (0, 1, 2), "steps": 12_288, "n_envs": 32, "n_eval": 96,
+        step of 32 rows costs ~1.5x one of 16). 10,240 steps (5 rollouts of 32 x 64): at 12,288 the demo took 6 min
+        12 s on the quiet 2-core machine (2026-12-02), over its 6-minute budget."""
+        base: dict[str, Any] = {"algos": ("ppo",), "seeds": (0, 1, 2), "steps": 10_240, "n_envs": 32, "n_eval": 96,
                                 "samples_per_prompt": 1, "splits": ("test_id",), "bootstrap_reps": 1000,
                                 "out": "lam_demo/learning"}
         return cls(**{**base, **overrides})
