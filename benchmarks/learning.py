@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 import torch  # noqa: E402
 
-from lam_agents.learning import LearningConfig, format_rows, run_study  # noqa: E402
+from lam_agents.learning import LearningConfig, format_rows, readme_table, run_study  # noqa: E402
 
 
 def parse_config(argv: list[str] | None = None) -> tuple[argparse.Namespace, LearningConfig]:
@@ -39,6 +39,8 @@ def parse_config(argv: list[str] | None = None) -> tuple[argparse.Namespace, Lea
     p.add_argument("--dialogue", action="store_true", help="the whole-dialogue ids (lam/<Task>-Dialogue-<Kind>-v0)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (measure one job at a time)")
     p.add_argument("--out", default=None)
+    p.add_argument("--table", action="store_true",
+                   help="print the README's results table from --out's summary.json, and run nothing")
     args = p.parse_args(argv)
     overrides = {k: v for k, v in {"algos": args.algos and tuple(args.algos), "tasks": args.tasks and tuple(args.tasks),
                                    "action_spaces": args.action_spaces and tuple(args.action_spaces),
@@ -51,6 +53,9 @@ def parse_config(argv: list[str] | None = None) -> tuple[argparse.Namespace, Lea
 
 def main(argv: list[str] | None = None) -> int:
     args, config = parse_config(argv)
+    if args.table:
+        print(readme_table(json.loads((Path(config.out) / "summary.json").read_text()), config.algos))
+        return 0
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from transformers.utils import logging as hf_logging

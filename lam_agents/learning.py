@@ -451,6 +451,34 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def readme_table(rows: list[dict[str, Any]], algos: Sequence[str] = ("ppo", "grpo", "a2c")) -> str:
+    """The README's results table: one line per (algo, task, twin), test_id start -> final and improvement, test_ood
+    improvement, P(latent > token) on test_id; bold where the improvement's CI excludes 0."""
+    def gain(r: dict[str, Any] | None) -> str:
+        if r is None:
+            return "-"
+        lo, hi = r["improvement_ci"]
+        cell = f"{r['improvement_iqm']:+.3f} [{lo:.3f}, {hi:.3f}]"
+        return f"**{cell}**" if lo > 0 or hi < 0 else cell
+
+    by = {(r["algo"], r["task"], r["action_space"], r["split"]): r for r in rows}
+    names = {"ppo": "PPO", "grpo": "GRPO", "a2c": "A2C", "maskable_ppo": "MaskablePPO", "recurrent_ppo": "RecurrentPPO"}
+    order = {a: i for i, a in enumerate(algos)}
+    groups = sorted({k[:3] for k in by}, key=lambda k: (order.get(k[0], len(order)), k[0], k[1], k[2]))
+    lines = ["| algo | task | twin | test_id start → final | test_id improvement [95% CI] | test_ood improvement "
+             "[95% CI] | P(latent > token), test_id |", "|---|---|---|---|---|---|---|"]
+    for algo, task, kind in groups:
+        test_id = by.get((algo, task, kind, "test_id"))
+        start = f"{test_id['start_iqm']:.3f} → {test_id['final_iqm']:.3f}" if test_id else "-"
+        p_cell = ""
+        if test_id and test_id["p_latent_over_token"] is not None:
+            lo, hi = test_id["p_latent_over_token_ci"]
+            p_cell = f"{test_id['p_latent_over_token']:.2f} [{lo:.2f}, {hi:.2f}]"
+        lines.append(f"| {names.get(algo, algo)} | {task} | {kind} | {start} | {gain(test_id)} | "
+                     f"{gain(by.get((algo, task, kind, 'test_ood')))} | {p_cell} |")
+    return "\n".join(lines)
+
+
 def format_audit(rows: list[dict[str, Any]]) -> str:
     """Per-dimension ratios, degenerate-pattern rates and diversity, before → after."""
     lines = []

@@ -75,6 +75,23 @@ def test_a_dialogue_study_scores_whole_dialogues(tmp_path: Path, tiny_env_kwargs
     assert 0.0 <= row["final_iqm"] <= 10.0
 
 
+def test_readme_table_has_one_line_per_run_group_and_bolds_cis_that_exclude_zero() -> None:
+    from lam_agents.learning import readme_table
+
+    def row(algo: str, kind: str, split: str, gain: float, ci: list[float], p: float | None = None):
+        return {"algo": algo, "task": "mmrole", "action_space": kind, "split": split, "start_iqm": 0.3,
+                "final_iqm": 0.3 + gain, "improvement_iqm": gain, "improvement_ci": ci,
+                "p_latent_over_token": p, "p_latent_over_token_ci": None if p is None else [0.4, 1.0]}
+
+    rows = [row("a2c", "latent", "test_id", 0.01, [-0.01, 0.02]), row("ppo", "latent", "test_id", 0.05, [0.02, 0.07], 0.8),
+            row("ppo", "latent", "test_ood", 0.04, [0.01, 0.05]), row("ppo", "token", "test_id", 0.06, [0.03, 0.08])]
+    lines = readme_table(rows).splitlines()
+    assert lines[2] == ("| PPO | mmrole | latent | 0.300 → 0.350 | **+0.050 [0.020, 0.070]** | "
+                        "**+0.040 [0.010, 0.050]** | 0.80 [0.40, 1.00] |")
+    assert lines[3].startswith("| PPO | mmrole | token |") and lines[3].endswith("| - |  |")
+    assert lines[4] == "| A2C | mmrole | latent | 0.300 → 0.310 | +0.010 [-0.010, 0.020] | - |  |"
+
+
 def test_templated_share_flags_one_skeleton_filled_in_for_every_prompt() -> None:
     from lam_agents.learning import skeleton, templated_share
     from lam_envs.rewards.rules import rule_judge
