@@ -95,11 +95,14 @@ class LearningConfig:
         one seed then has a sampling noise of about 0.016 (at the study's 16-24 prompts x 3 it was ~0.02, as large
         as a 12k-step gain, and one seed in three could show none: MMRole-Latent +0.032/+0.062/-0.005 at 16 x 3,
         +0.033/+0.053/+0.029 at 64 x 2, the same training runs). 32 rows decode together in training (one batched
-        step of 32 rows costs ~1.5x one of 16). 10,240 steps (5 rollouts of 32 x 64): at 12,288 the demo took 6 min
-        12 s on the quiet 2-core machine (2026-12-02), over its 6-minute budget."""
-        base: dict[str, Any] = {"algos": ("ppo",), "seeds": (0, 1, 2), "steps": 10_240, "n_envs": 32, "n_eval": 96,
+        step of 32 rows costs ~1.5x one of 16); 48 rows give 4 rollouts of 3,072 steps, the same 384 gradient steps
+        as 6 rollouts of 32 x 64. Training draws its prompts from the first 512 RL samples (a run writes ~300
+        replies), which saves generating MMRole's 3,200 (4.5 s of the first env's 12 s). Measured on the quiet
+        2-core machine (2026-12-02): 12,288 steps at 32 rows took 6 min 12 s; 10,240 at 32 rows 5 min 29 s, and
+        PCogAlign-Latent's CI then reached below 0 (one seed of three gained nothing); 12,288 at 48 rows 6 min 2 s."""
+        base: dict[str, Any] = {"algos": ("ppo",), "seeds": (0, 1, 2), "steps": 12_288, "n_envs": 48, "n_eval": 96,
                                 "samples_per_prompt": 1, "splits": ("test_id",), "bootstrap_reps": 1000,
-                                "out": "lam_demo/learning"}
+                                "env_kwargs": {"num_samples": 512}, "out": "lam_demo/learning"}
         return cls(**{**base, **overrides})
 
 
