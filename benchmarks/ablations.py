@@ -110,15 +110,13 @@ def usage(out: Path, variant: str, n_examples: int, tasks: list[str], n_judged: 
             if (row or {}).get("rule_judge_versions", {}).get(task, 1) == versions[task]}
     if row is not None and all(task in kept for task in tasks):
         return row
-    if row is None:
-        backbone, paired, text = heldout_features(n_examples)
-        model = LatentActionModel.from_pretrained(model_dir(out, variant) or default_latent_dir(), device=backbone.device)
+    backbone = heldout_features(n_examples)[0] if row is None else Backbone(BackboneConfig(default_backbone_dir()))
+    model = LatentActionModel.from_pretrained(model_dir(out, variant) or default_latent_dir(), device=backbone.device)
+    if row is None:  # measure the codebook; otherwise it stands and only the judged replies are redone
+        _, paired, text = heldout_features(n_examples)
         m = token_metrics(model, backbone, paired, text)
         row = {"num_codes": model.num_codes, "code_perplexity": m.code_perplexity, "dead_codes": m.dead_codes,
                "acc_inverse": m.acc_inverse, "acc_prior": m.acc_prior, "acc_base": m.acc_base, "tokens": m.tokens}
-    else:  # the codebook measures stand; only the judged replies are redone
-        backbone = Backbone(BackboneConfig(default_backbone_dir()))
-        model = LatentActionModel.from_pretrained(model_dir(out, variant) or default_latent_dir(), device=backbone.device)
     row["prior_reply_ratio"] = kept
     for task in tasks:  # greedy prior-code replies, judged: the model's task score before any RL
         if task not in kept:

@@ -15,7 +15,8 @@ final curve value (``None`` if it never does).
 
 The audit: per-dimension ratios before and after, how often replies show the degenerate patterns that
 ``lam judge --self-check`` probes (repetition, catchphrase spam, lists of colours or shapes, very short, cut at the
-length limit, one template filled in for every prompt), diversity of the sampled replies per prompt (distinct-1/2 and the share of distinct replies), and
+length limit, one template filled in for every prompt), diversity of the sampled replies per prompt (distinct-1/2
+and the share of distinct replies), and
 random test replies before and after, side by side.
 
 Outputs under ``out``: ``summary.json`` (rows with task, algo, action_space, split, seeds, start_iqm, final_iqm,

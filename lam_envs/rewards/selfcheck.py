@@ -3,8 +3,9 @@
 Each *degraded kind* turns a sample into a reply: the reference itself, a fluent reply that is wrong for this sample
 (another persona's, another image's, another role's), a broken one (shuffled, empty, truncated, repeated), or a
 reward hack an RL policy would find (catchphrase spam, a list of persona words, every colour and shape listed,
-padding to 4x) or did find (MMRole's ``evasive_template``). :func:`self_check` scores each kind on many samples; a sound judge gives the reference a ratio of
-about 1 and every other kind clearly less.
+padding to 4x) or did find (MMRole's ``evasive_template``). :func:`self_check` scores each kind on many samples; a
+sound judge gives the reference a ratio of about 1 and every other
+kind clearly less.
 
 The kinds of a task are its :class:`~lam_envs.tasks.TaskSpec`'s ``self_check_kinds``. Most work on any sample; the
 few that need to know the persona (a paraphrase, its signature phrase, its words) are given by the task to

@@ -139,8 +139,8 @@ class MMRoleRuleJudge(RuleJudge[MMRoleContext, MMRoleFeatures]):
 
     Shared multiplier: length window (0.5-2x the reference), repeated n-grams, fluency gate, persona-word density,
     catchphrase repeats, many false scene claims; times :data:`EVASION_FACTOR` when the reply leaves the question
-    unanswered (:func:`evades`) and the reference does not. An empty reply scores 0 everywhere. Constructed like every rule
-    judge (see :class:`~lam_envs.rewards.rules.core.RuleJudge`).
+    unanswered (:func:`evades`) and the reference does not. An empty reply scores 0 everywhere. Constructed like
+    every rule judge (see :class:`~lam_envs.rewards.rules.core.RuleJudge`).
     """
 
     task: Task = "mmrole"
