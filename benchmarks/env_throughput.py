@@ -11,7 +11,10 @@ Backbone: ``--backbone-dir``, else the embedded default if it is installed, else
 embedded default's sizes built on the fly. Latent model: ``--latent-dir``, else a random K=128 one for that backbone
 (its speed is that of a trained one: same shapes). Everything is measured in one run, on the same synthetic
 MMRole RL samples, with replies of ``--reply-tokens`` tokens. Every setting starts with the backbone's prompt and
-image caches emptied, so none reuses the prefills of the one measured before it:
+image caches emptied, so none reuses the prefills of the one measured before it. The settings behind one ratio are
+timed in turns, block by block (raw decode, raw episode and vector token; vector latent and its paired token
+replay), each with caches of its own, so that a drift of the machine's speed during the run falls on both sides of
+the ratio alike:
 
 * ``raw decode``: ``Backbone.step`` plus the LM head's argmax for B rows, prompts prefilled once (the floor).
 * ``raw episode``: the same, plus one batched prefill of B prompts drawn at random from the samples (as the envs
@@ -154,6 +157,40 @@ def rate(block: Callable[[], int], device: torch.device, repeats: int) -> float:
     return statistics.median(rates)
 
 
+def interleaved_rates(factories: dict[str, Callable[[], Callable[[], int]]], backbone: Backbone,
+                      repeats: int) -> dict[str, float]:
+    """Median steps/s of each setting, its timed blocks taken **in turns** (a, b, c, a, b, c, ...) instead of one
+    setting after the other, so that a drift of the machine's speed over the minutes of a run (the bare loops moved
+    by up to ~35-80% between runs) falls on every setting of a ratio alike.
+
+    Each setting keeps prompt and image caches of its own (swapped into the shared backbone for its blocks, fresh
+    and empty when it starts), so it warms them as it would alone and none reuses another's prefills. Its block is
+    built (``factories[label]()``, which may prefill) under its own caches, then warmed up once, before any timing.
+    """
+    fresh = lambda: (type(backbone.prompt_cache)(backbone.prompt_cache.max_bytes, backbone.prompt_cache.name),  # noqa: E731
+                     type(backbone.image_cache)(backbone.image_cache.max_bytes, backbone.image_cache.name))
+    shared = backbone.prompt_cache, backbone.image_cache
+    caches = {label: fresh() for label in factories}
+    blocks: dict[str, Callable[[], int]] = {}
+    rates: dict[str, list[float]] = {label: [] for label in factories}
+    try:
+        for label, factory in factories.items():
+            backbone.prompt_cache, backbone.image_cache = caches[label]
+            blocks[label] = factory()
+            blocks[label]()  # warm-up
+        for _ in range(repeats):
+            for label, block in blocks.items():
+                backbone.prompt_cache, backbone.image_cache = caches[label]
+                sync(backbone.device)
+                start = time.perf_counter()
+                steps = block()
+                sync(backbone.device)
+                rates[label].append(steps / (time.perf_counter() - start))
+    finally:
+        backbone.prompt_cache, backbone.image_cache = shared
+    return {label: statistics.median(values) for label, values in rates.items()}
+
+
 def raw_decode(backbone: Backbone, contexts: list, steps: int) -> Callable[[], int]:
     """A block of ``steps`` raw batched decode steps over ``len(contexts)`` rows, prompts prefilled once (the floor:
     no prefill is timed, and the rows' contexts grow for as long as they fit)."""
@@ -211,8 +248,22 @@ def emitted_tokens(info: dict[str, Any], n: int) -> np.ndarray:
     return tokens.astype(np.int64)
 
 
-def vector_block(env_id: str, n: int, kwargs: dict[str, Any], actions: np.ndarray, steps: int, seed: int,
-                 record: list[tuple[np.ndarray, np.ndarray]] | None = None) -> Callable[[], int]:
+class _EmittedTokens:
+    """The tokens a latent env has emitted so far (a :func:`vector_block` ``record``), as the action rows of the
+    token twin that replays them: a view that grows while the latent env steps."""
+
+    def __init__(self, record: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        self.record = record
+
+    def __len__(self) -> int:
+        return len(self.record)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return np.stack([tokens for tokens, _ in self.record[rows]])
+
+
+def vector_block(env_id: str, n: int, kwargs: dict[str, Any], actions: np.ndarray | _EmittedTokens, steps: int,
+                 seed: int, record: list[tuple[np.ndarray, np.ndarray]] | None = None) -> Callable[[], int]:
     """Blocks of ``steps`` steps of ``gym.make_vec(env_id, num_envs=n)``, taking the rows of ``actions`` (T, n) one
     after the other across blocks. ``record``: append each step's emitted tokens and which rows ended to it."""
     envs = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
@@ -436,25 +487,23 @@ def run(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path, tmp: Pat
     blocks = 1 + args.repeats  # rate() runs one warm-up block, then the timed ones
     for n in sorted({*args.num_envs, *KEY_NUM_ENVS}):
         row: dict[str, Any] = {"num_envs": n}
-        clear_caches(backbone)
-        row["raw_decode"] = rate(raw_decode(backbone, pool[:n], args.steps), device, args.repeats)
-        clear_caches(backbone)
-        row["raw_episode"] = rate(raw_episode(backbone, pool, n, args.steps, args.reply_tokens, args.seed), device,
-                                  args.repeats)
         codes = np.random.default_rng(args.seed).integers(num_codes, size=(blocks * args.steps, n))
         tokens = np.random.default_rng(args.seed).integers(backbone.vocab_size, size=(blocks * args.steps, n))
+        # The ratios' two pairs are timed in turns (see interleaved_rates): the token env against the bare loops,
+        # and the latent env against the token twin replaying the latent env's tokens (the same prompts, replies,
+        # EOS and autoresets, so the two differ only by the world model's read-out). The replay's block k reads
+        # the tokens the latent env emitted in its block k, which runs just before it.
+        row.update(interleaved_rates({
+            "raw_decode": lambda: raw_decode(backbone, pool[:n], args.steps),
+            "raw_episode": lambda: raw_episode(backbone, pool, n, args.steps, args.reply_tokens, args.seed),
+            "vector_token": lambda: vector_block(ENV_IDS["token"], n, kwargs, tokens, args.steps, args.seed),
+        }, backbone, args.repeats))
         emitted: list[tuple[np.ndarray, np.ndarray]] = []
-        clear_caches(backbone)
-        row["vector_latent"] = rate(vector_block(ENV_IDS["latent"], n, kwargs, codes, args.steps, args.seed, emitted),
-                                    device, args.repeats)
-        # The token twin replaying the latent twin's tokens: the same prompts, replies, EOS and autoresets, so
-        # the two differ only by the world model's read-out.
-        clear_caches(backbone)
-        row["vector_token_paired"] = rate(vector_block(ENV_IDS["token"], n, kwargs, np.stack([t for t, _ in emitted]), args.steps,
-                                                       args.seed), device, args.repeats)
-        clear_caches(backbone)
-        row["vector_token"] = rate(vector_block(ENV_IDS["token"], n, kwargs, tokens, args.steps, args.seed), device,
-                                   args.repeats)
+        replayed = _EmittedTokens(emitted)
+        row.update(interleaved_rates({
+            "vector_latent": lambda: vector_block(ENV_IDS["latent"], n, kwargs, codes, args.steps, args.seed, emitted),
+            "vector_token_paired": lambda: vector_block(ENV_IDS["token"], n, kwargs, replayed, args.steps, args.seed),
+        }, backbone, args.repeats))
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     single = {}

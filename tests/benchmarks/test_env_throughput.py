@@ -106,3 +106,43 @@ def test_paired_token_env_replays_the_latent_envs_episodes(
     # The pairing is only tested if some reply ended on EOS, before the length limit, out of step with the others.
     assert ((tokens == backbone.eos_token_id) & ended).any()
     assert len({tuple(row) for row in ended if row.any()}) > 1
+
+
+def test_the_settings_of_a_ratio_are_timed_in_turns_each_with_its_own_caches(
+    benchmark_script: Callable[[str], ModuleType]
+) -> None:
+    import torch
+
+    from lam_envs.backbone.cache import BoundedCache
+
+    module = benchmark_script("env_throughput")
+    shared = (BoundedCache(1000, "prompt states"), BoundedCache(500, "image features"))
+    backbone = type("FakeBackbone", (), {})()
+    backbone.prompt_cache, backbone.image_cache = shared
+    backbone.device = torch.device("cpu")
+    calls: list[tuple[str, int, int]] = []
+
+    def factory(label: str) -> Callable[[], Callable[[], int]]:
+        def build() -> Callable[[], int]:
+            calls.append((f"build {label}", id(backbone.prompt_cache), id(backbone.image_cache)))
+
+            def block() -> int:
+                calls.append((label, id(backbone.prompt_cache), id(backbone.image_cache)))
+                assert (backbone.prompt_cache.max_bytes, backbone.image_cache.max_bytes) == (1000, 500)  # same bounds
+                backbone.prompt_cache.put(label, torch.zeros(1))  # what the setting leaves in its cache
+                return 10
+            return block
+        return build
+
+    rates = module.interleaved_rates({"a": factory("a"), "b": factory("b")}, backbone, repeats=3)
+
+    assert set(rates) == {"a", "b"} and all(r > 0 for r in rates.values())
+    labels = [label for label, _, _ in calls]
+    assert labels == ["build a", "a", "build b", "b", "a", "b", "a", "b", "a", "b"]  # warm-ups, then in turns
+    caches = {label: {(p, i) for lab, p, i in calls if lab.endswith(label)} for label in ("a", "b")}
+    assert all(len(c) == 1 for c in caches.values()), "a setting always sees the same caches"
+    (a_caches,), (b_caches,) = caches["a"], caches["b"]
+    assert not set(a_caches) & set(b_caches), "two settings never share a cache"
+    assert not ({id(c) for c in shared} & (set(a_caches) | set(b_caches))), "the shared caches are left alone"
+    assert (backbone.prompt_cache, backbone.image_cache) == shared and len(shared[0]) == 0
+    assert shared[0].max_bytes == 1000 and shared[1].max_bytes == 500
