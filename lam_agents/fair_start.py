@@ -10,6 +10,10 @@ How (exactly): a fair-start policy computes its action logits as ``start(obs) + 
 ``start`` is a frozen copy of that head (its weights are copied from the env's models and saved with the policy) and
 ``residual`` is SB3's usual trainable linear action head over the MLP latent, initialised to **zero** (weight and bias).
 At step 0 the policy is therefore exactly the pretrained behaviour, and everything RL learns is a residual on top.
+With ``train_start=True`` (a policy keyword) the start head itself is fine-tuned as well, as RLHF fine-tunes the
+pretrained policy rather than a fresh head beside it: the action logits are ``tuned(obs) + residual(latent_pi)``,
+``tuned`` a trainable copy of the head that starts equal to it, while the frozen original stays as the reference
+of :meth:`FairStartMixin.start_logits` (the KL penalty's, and GRPO's).
 The MLP is SB3's default; the value head starts at zero (``zero_value_head``, default on), because SB3's
 gain-1 value head begins with outputs spread wider than the judged reward itself (explained variance about -1.2 for
 the first 20k steps on MMRole-Latent, ``benchmarks/results/learning_probe``), and that noise enters every advantage. The policy classes subclass SB3's ``ActorCriticPolicy`` (PPO, A2C,
@@ -24,6 +28,7 @@ computed, as in RLHF's per-token KL reward. GRPO instead puts a k3 KL estimator 
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, cast
@@ -123,17 +128,22 @@ class StartPlusResidual(nn.Module):
     Args:
         latent_dim: Width of the MLP's actor latent.
         num_actions: Size of the action space.
-        start: The frozen start head (prior or LM head).
+        start: The start head (prior or LM head); frozen here.
         hidden_size: d, the width of h_t at the front of the observation.
+        train_start: Also fine-tune a trainable copy of ``start`` (:attr:`tuned`): the logits are then
+            ``tuned(h) + residual(latent_pi)``, and ``start`` stays frozen as the reference.
     """
 
-    def __init__(self, latent_dim: int, num_actions: int, start: nn.Module, hidden_size: int) -> None:
+    def __init__(self, latent_dim: int, num_actions: int, start: nn.Module, hidden_size: int,
+                 train_start: bool = False) -> None:
         super().__init__()
         self.latent_dim = latent_dim
         self.hidden_size = hidden_size
         self.residual = nn.Linear(latent_dim, num_actions)
         nn.init.zeros_(self.residual.weight)
         nn.init.zeros_(self.residual.bias)
+        self.tuned = copy.deepcopy(start) if train_start else None
+        """The trainable copy of the start head (``train_start``), else ``None``."""
         self.start = _freeze_as_buffers(start)
         self.num_actions = num_actions
         self.memo_bytes = 64 * 2**20
@@ -174,7 +184,9 @@ class StartPlusResidual(nn.Module):
         super()._load_from_state_dict(*args, **kwargs)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.residual(latent[..., : self.latent_dim]) + self.start_logits(latent[..., self.latent_dim :])
+        obs = latent[..., self.latent_dim :]
+        start = self.start_logits(obs) if self.tuned is None else self.tuned(obs[..., : self.hidden_size].float())
+        return self.residual(latent[..., : self.latent_dim]) + start
 
 
 # To the type checker the mixin is the SB3 policy it is mixed into (its attributes and ``super()`` calls are that
@@ -187,11 +199,15 @@ class FairStartMixin(_PolicyBase):
 
     start_head_spec: dict[str, Any] | None
     zero_value_head: bool
+    train_start: bool
 
-    def _fair_start_init(self, spec: dict[str, Any] | None, zero_value_head: bool) -> None:
+    def _fair_start_init(self, spec: dict[str, Any] | None, zero_value_head: bool, train_start: bool) -> None:
         # Before nn.Module.__init__ runs (it builds the network through _build_mlp_extractor below).
+        if train_start and spec is None:
+            raise ValueError("train_start=True fine-tunes the start head: the policy needs one (a fair start)")
         object.__setattr__(self, "start_head_spec", spec)
         object.__setattr__(self, "zero_value_head", zero_value_head)
+        object.__setattr__(self, "train_start", bool(train_start))
 
     def _build_mlp_extractor(self) -> None:
         super()._build_mlp_extractor()
@@ -209,7 +225,7 @@ class FairStartMixin(_PolicyBase):
         num_actions = int(self.action_space.n)
         self.action_net = StartPlusResidual(self.__dict__["_actor_latent_dim"], num_actions,
                                             build_start_head(self.start_head_spec),
-                                            int(self.start_head_spec["hidden_size"]))
+                                            int(self.start_head_spec["hidden_size"]), self.train_start)
         self.action_net.to(self.device)
         if self.zero_value_head:
             # The judged reward is a ratio in [0, 1] with a spread of about 0.1 between replies, while SB3's value
@@ -245,6 +261,7 @@ class FairStartMixin(_PolicyBase):
         data = super()._get_constructor_parameters()
         data["start_head"] = self.start_head_spec
         data["zero_value_head"] = self.zero_value_head
+        data["train_start"] = self.train_start
         return data
 
 
@@ -258,12 +275,14 @@ class FairStartPolicy(FairStartMixin, ActorCriticPolicy):
         start_head: The spec from :func:`start_head_spec`; ``None`` gives a plain ``MlpPolicy``.
         zero_value_head: Start the value head at zero (weight and bias), so the critic's initial noise does not
             enter the advantages (fair-start policies only).
+        train_start: Fine-tune a copy of the start head too (see the module docstring).
         **kwargs: ``ActorCriticPolicy``'s keywords.
     """
 
     def __init__(self, observation_space: Any, action_space: Any, lr_schedule: Any,
-                 start_head: dict[str, Any] | None = None, zero_value_head: bool = True, **kwargs: Any) -> None:
-        self._fair_start_init(start_head, zero_value_head and start_head is not None)
+                 start_head: dict[str, Any] | None = None, zero_value_head: bool = True, train_start: bool = False,
+                 **kwargs: Any) -> None:
+        self._fair_start_init(start_head, zero_value_head and start_head is not None, train_start)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
         self._fair_start_build(lr_schedule)
 
@@ -272,8 +291,9 @@ class MaskableFairStartPolicy(FairStartMixin, MaskableActorCriticPolicy):  # typ
     """sb3-contrib's maskable ``MlpPolicy`` with a frozen start head (MaskablePPO); masks apply after the sum."""
 
     def __init__(self, observation_space: Any, action_space: Any, lr_schedule: Any,
-                 start_head: dict[str, Any] | None = None, zero_value_head: bool = True, **kwargs: Any) -> None:
-        self._fair_start_init(start_head, zero_value_head and start_head is not None)
+                 start_head: dict[str, Any] | None = None, zero_value_head: bool = True, train_start: bool = False,
+                 **kwargs: Any) -> None:
+        self._fair_start_init(start_head, zero_value_head and start_head is not None, train_start)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
         self._fair_start_build(lr_schedule)
 
@@ -292,7 +312,10 @@ def load_start_weights(policy: nn.Module, parts: EnvParts) -> None:
             f"the policy's start head {policy.start_head_spec} does not fit this env ({start_head_spec(parts)}); "
             "train a new model for this env"
         )
-    policy.action_net.start.load_state_dict(start_state_dict(parts))
+    weights = start_state_dict(parts)
+    policy.action_net.start.load_state_dict(weights)
+    if policy.action_net.tuned is not None:
+        policy.action_net.tuned.load_state_dict(weights)
     logger.info("fair start: policy action logits start at the %s", policy.start_head_spec["kind"])
 
 
