@@ -10,10 +10,13 @@ How (exactly): a fair-start policy computes its action logits as ``start(obs) + 
 ``start`` is a frozen copy of that head (its weights are copied from the env's models and saved with the policy) and
 ``residual`` is SB3's usual trainable linear action head over the MLP latent, initialised to **zero** (weight and bias).
 At step 0 the policy is therefore exactly the pretrained behaviour, and everything RL learns is a residual on top.
-With ``train_start=True`` (a policy keyword) the start head itself is fine-tuned as well, as RLHF fine-tunes the
-pretrained policy rather than a fresh head beside it: the action logits are ``tuned(obs) + residual(latent_pi)``,
-``tuned`` a trainable copy of the head that starts equal to it, while the frozen original stays as the reference
-of :meth:`FairStartMixin.start_logits` (the KL penalty's, and GRPO's).
+With ``start_lr_scale > 0`` (a policy keyword) the start head itself is fine-tuned as well, as RLHF fine-tunes the
+pretrained policy rather than a fresh head beside it: each of its weights becomes ``w0 + start_lr_scale * delta``
+with ``w0`` frozen and ``delta`` trainable from zero. Under Adam a step moves ``delta`` by about the learning rate,
+so the pretrained weights move ``start_lr_scale`` times slower than the fresh head (they need far smaller steps:
+at the fresh head's 1e-3, fine-tuning the prior pushed PPO's approx_kl to ~0.6), with one optimizer and one
+learning-rate schedule. The frozen ``w0`` stays the reference of :meth:`FairStartMixin.start_logits` (the KL
+penalty's, and GRPO's).
 The MLP is SB3's default; the value head starts at zero (``zero_value_head``, default on), because SB3's
 gain-1 value head begins with outputs spread wider than the judged reward itself (explained variance about -1.2 for
 the first 20k steps on MMRole-Latent, ``benchmarks/results/learning_probe``), and that noise enters every advantage. The policy classes subclass SB3's ``ActorCriticPolicy`` (PPO, A2C,
@@ -28,8 +31,8 @@ computed, as in RLHF's per-token KL reward. GRPO instead puts a k3 KL estimator 
 
 from __future__ import annotations
 
-import copy
 import logging
+import math
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, cast
 
@@ -128,23 +131,25 @@ class StartPlusResidual(nn.Module):
     Args:
         latent_dim: Width of the MLP's actor latent.
         num_actions: Size of the action space.
-        start: The start head (prior or LM head); frozen here.
+        start: The start head (prior or LM head); its weights are frozen here.
         hidden_size: d, the width of h_t at the front of the observation.
-        train_start: Also fine-tune a trainable copy of ``start`` (:attr:`tuned`): the logits are then
-            ``tuned(h) + residual(latent_pi)``, and ``start`` stays frozen as the reference.
+        start_lr_scale: 0 keeps the start head frozen; above 0 it is fine-tuned, each weight ``w0 + scale * delta``
+            with ``delta`` trainable from zero (:attr:`start_delta`), and ``start`` stays the frozen reference.
     """
 
     def __init__(self, latent_dim: int, num_actions: int, start: nn.Module, hidden_size: int,
-                 train_start: bool = False) -> None:
+                 start_lr_scale: float = 0.0) -> None:
         super().__init__()
         self.latent_dim = latent_dim
         self.hidden_size = hidden_size
         self.residual = nn.Linear(latent_dim, num_actions)
         nn.init.zeros_(self.residual.weight)
         nn.init.zeros_(self.residual.bias)
-        self.tuned = copy.deepcopy(start) if train_start else None
-        """The trainable copy of the start head (``train_start``), else ``None``."""
         self.start = _freeze_as_buffers(start)
+        self.start_lr_scale = float(start_lr_scale)
+        self.start_delta = None if start_lr_scale == 0 else nn.ParameterDict(
+            {_delta_key(name): nn.Parameter(torch.zeros_like(w)) for name, w in self.start.named_buffers()})
+        """Trainable offsets of the start head's weights (``start_lr_scale > 0``), else ``None``."""
         self.num_actions = num_actions
         self.memo_bytes = 64 * 2**20
         """Bound of the start-logit memo (see :meth:`start_logits`) in bytes; 0 turns it off."""
@@ -183,10 +188,21 @@ class StartPlusResidual(nn.Module):
         self.__dict__.pop("_memo", None)  # new start weights: the memoised logits are stale
         super()._load_from_state_dict(*args, **kwargs)
 
+    def tuned_logits(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B, d) observations -> (B, A) logits of the fine-tuned start head (with gradient to :attr:`start_delta`)."""
+        assert self.start_delta is not None  # only called when fine-tuning
+        weights = {name: w + self.start_lr_scale * self.start_delta[_delta_key(name)]
+                   for name, w in self.start.named_buffers()}
+        return torch.func.functional_call(self.start, weights, (obs[..., : self.hidden_size].float(),))
+
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         obs = latent[..., self.latent_dim :]
-        start = self.start_logits(obs) if self.tuned is None else self.tuned(obs[..., : self.hidden_size].float())
+        start = self.start_logits(obs) if self.start_delta is None else self.tuned_logits(obs)
         return self.residual(latent[..., : self.latent_dim]) + start
+
+
+def _delta_key(name: str) -> str:
+    return name.replace(".", "__")  # ParameterDict keys cannot hold dots
 
 
 # To the type checker the mixin is the SB3 policy it is mixed into (its attributes and ``super()`` calls are that
@@ -199,15 +215,20 @@ class FairStartMixin(_PolicyBase):
 
     start_head_spec: dict[str, Any] | None
     zero_value_head: bool
-    train_start: bool
+    start_lr_scale: float
 
-    def _fair_start_init(self, spec: dict[str, Any] | None, zero_value_head: bool, train_start: bool) -> None:
+    def _fair_start_init(self, spec: dict[str, Any] | None, zero_value_head: bool, start_lr_scale: float) -> None:
         # Before nn.Module.__init__ runs (it builds the network through _build_mlp_extractor below).
-        if train_start and spec is None:
-            raise ValueError("train_start=True fine-tunes the start head: the policy needs one (a fair start)")
+        if isinstance(start_lr_scale, bool) or not isinstance(start_lr_scale, (int, float)) \
+                or not math.isfinite(start_lr_scale) or start_lr_scale < 0:
+            raise ValueError(f"start_lr_scale={start_lr_scale!r} must be a finite number >= 0 (0 keeps the start "
+                             "head frozen)")
+        if start_lr_scale > 0 and spec is None:
+            raise ValueError(f"start_lr_scale={start_lr_scale} fine-tunes the start head: the policy needs one "
+                             "(a fair start)")
         object.__setattr__(self, "start_head_spec", spec)
         object.__setattr__(self, "zero_value_head", zero_value_head)
-        object.__setattr__(self, "train_start", bool(train_start))
+        object.__setattr__(self, "start_lr_scale", float(start_lr_scale))
 
     def _build_mlp_extractor(self) -> None:
         super()._build_mlp_extractor()
@@ -225,7 +246,7 @@ class FairStartMixin(_PolicyBase):
         num_actions = int(self.action_space.n)
         self.action_net = StartPlusResidual(self.__dict__["_actor_latent_dim"], num_actions,
                                             build_start_head(self.start_head_spec),
-                                            int(self.start_head_spec["hidden_size"]), self.train_start)
+                                            int(self.start_head_spec["hidden_size"]), self.start_lr_scale)
         self.action_net.to(self.device)
         if self.zero_value_head:
             # The judged reward is a ratio in [0, 1] with a spread of about 0.1 between replies, while SB3's value
@@ -261,7 +282,7 @@ class FairStartMixin(_PolicyBase):
         data = super()._get_constructor_parameters()
         data["start_head"] = self.start_head_spec
         data["zero_value_head"] = self.zero_value_head
-        data["train_start"] = self.train_start
+        data["start_lr_scale"] = self.start_lr_scale
         return data
 
 
@@ -275,14 +296,15 @@ class FairStartPolicy(FairStartMixin, ActorCriticPolicy):
         start_head: The spec from :func:`start_head_spec`; ``None`` gives a plain ``MlpPolicy``.
         zero_value_head: Start the value head at zero (weight and bias), so the critic's initial noise does not
             enter the advantages (fair-start policies only).
-        train_start: Fine-tune a copy of the start head too (see the module docstring).
+        start_lr_scale: Fine-tune the start head too, its weights moving this many times slower than the rest (0:
+            frozen; see the module docstring).
         **kwargs: ``ActorCriticPolicy``'s keywords.
     """
 
     def __init__(self, observation_space: Any, action_space: Any, lr_schedule: Any,
-                 start_head: dict[str, Any] | None = None, zero_value_head: bool = True, train_start: bool = False,
+                 start_head: dict[str, Any] | None = None, zero_value_head: bool = True, start_lr_scale: float = 0.0,
                  **kwargs: Any) -> None:
-        self._fair_start_init(start_head, zero_value_head and start_head is not None, train_start)
+        self._fair_start_init(start_head, zero_value_head and start_head is not None, start_lr_scale)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
         self._fair_start_build(lr_schedule)
 
@@ -291,9 +313,9 @@ class MaskableFairStartPolicy(FairStartMixin, MaskableActorCriticPolicy):  # typ
     """sb3-contrib's maskable ``MlpPolicy`` with a frozen start head (MaskablePPO); masks apply after the sum."""
 
     def __init__(self, observation_space: Any, action_space: Any, lr_schedule: Any,
-                 start_head: dict[str, Any] | None = None, zero_value_head: bool = True, train_start: bool = False,
+                 start_head: dict[str, Any] | None = None, zero_value_head: bool = True, start_lr_scale: float = 0.0,
                  **kwargs: Any) -> None:
-        self._fair_start_init(start_head, zero_value_head and start_head is not None, train_start)
+        self._fair_start_init(start_head, zero_value_head and start_head is not None, start_lr_scale)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
         self._fair_start_build(lr_schedule)
 
@@ -312,10 +334,7 @@ def load_start_weights(policy: nn.Module, parts: EnvParts) -> None:
             f"the policy's start head {policy.start_head_spec} does not fit this env ({start_head_spec(parts)}); "
             "train a new model for this env"
         )
-    weights = start_state_dict(parts)
-    policy.action_net.start.load_state_dict(weights)
-    if policy.action_net.tuned is not None:
-        policy.action_net.tuned.load_state_dict(weights)
+    policy.action_net.start.load_state_dict(start_state_dict(parts))
     logger.info("fair start: policy action logits start at the %s", policy.start_head_spec["kind"])
 
 

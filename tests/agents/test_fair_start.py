@@ -71,47 +71,51 @@ def test_value_head_starts_at_zero_and_start_head_ignores_progress(tiny_env_kwar
 
 
 @pytest.mark.parametrize("env_id", ["lam/MMRole-Latent-v0", "lam/PCogAlign-Token-v0"])
-def test_train_start_fine_tunes_a_copy_and_keeps_the_frozen_reference(
+def test_start_lr_scale_fine_tunes_the_start_head_slowly_and_keeps_the_frozen_reference(
     env_id: str, tiny_env_kwargs: dict[str, Any], tmp_path
 ) -> None:
     from stable_baselines3 import PPO
 
     venv = make_vec_env(env_id, 2, 0, tiny_env_kwargs)
     config = TrainConfig(env_id=env_id, algo="ppo", fair_start=True, out=str(tmp_path), tensorboard=False, verbose=0)
-    model = build_model(config, venv, {"n_steps": 8, "batch_size": 16, "learning_rate": 1e-2,
-                                       "policy_kwargs": {"train_start": True}})
+    lr, scale = 1e-2, 0.1
+    model = build_model(config, venv, {"n_steps": 8, "batch_size": 16, "learning_rate": lr,
+                                       "policy_kwargs": {"start_lr_scale": scale}})
     head = model.policy.action_net
     obs = torch.as_tensor(venv.reset())
     frozen = {k: v.clone() for k, v in head.start.state_dict().items()}
-    # Untrained: the tuned copy equals the start head, so the policy is exactly the pretrained behaviour.
-    assert all(torch.equal(head.tuned.state_dict()[k], v) for k, v in frozen.items())
+    # Untrained: the offsets are zero, so the policy is exactly the pretrained behaviour.
     assert torch.allclose(model.policy.kl_to_start(obs), torch.zeros(2), atol=1e-6)
+    assert torch.allclose(head.tuned_logits(obs), head.start_logits(obs), atol=1e-6)
     names = {n for n, p in model.policy.named_parameters() if p.requires_grad}
-    assert any(n.startswith("action_net.tuned.") for n in names) and not any(".start." in n for n in names)
+    assert any(n.startswith("action_net.start_delta.") for n in names) and not any(".start." in n for n in names)
     optimised = {id(p) for group in model.policy.optimizer.param_groups for p in group["params"]}
-    assert all(id(p) in optimised for p in head.tuned.parameters())
+    assert all(id(p) in optimised for p in head.start_delta.parameters())
 
     # One optimiser step on the actions' log-likelihood (the tiny random models' replies all score 0, so a rollout's
-    # advantages would be 0): the gradient reaches the tuned copy, never the reference.
-    actions = torch.tensor([0, 1])
-    _, log_prob, _ = model.policy.evaluate_actions(obs, actions)
+    # advantages would be 0): the gradient reaches the offsets, never the reference.
+    _, log_prob, _ = model.policy.evaluate_actions(obs, torch.tensor([0, 1]))
     model.policy.optimizer.zero_grad()
     (-log_prob.sum()).backward()
     model.policy.optimizer.step()
     assert all(torch.equal(head.start.state_dict()[k], v) for k, v in frozen.items()), "the reference moved"
-    assert any(not torch.equal(head.tuned.state_dict()[k], v) for k, v in frozen.items()), "the copy did not train"
+    # Adam's first step moves every offset with a gradient by about lr, so a weight moves by about scale * lr.
+    moved = max(float((scale * d.detach()).abs().max()) for d in head.start_delta.values())
+    assert 0.5 * scale * lr < moved < 1.5 * scale * lr
     assert model.policy.kl_to_start(obs).min() > 0  # the policy left its start; start_logits is the reference
 
     model.save(tmp_path / "m.zip")
     loaded = PPO.load(tmp_path / "m.zip", device="cpu")
-    assert loaded.policy.train_start is True
+    assert loaded.policy.start_lr_scale == scale
     assert torch.equal(loaded.policy.get_distribution(obs).distribution.logits,
                        model.policy.get_distribution(obs).distribution.logits)
 
 
-def test_train_start_needs_a_start_head() -> None:
+@pytest.mark.parametrize("scale, message", [(0.1, "fine-tunes the start head"), (-1.0, "finite number >= 0"),
+                                            (True, "finite number >= 0")])
+def test_start_lr_scale_is_checked(scale: Any, message: str) -> None:
     from gymnasium import spaces
 
-    with pytest.raises(ValueError, match="train_start=True fine-tunes the start head"):
+    with pytest.raises(ValueError, match=message):
         FairStartPolicy(spaces.Box(-1, 1, (4,)), spaces.Discrete(3), lambda _: 1e-3, start_head=None,
-                        train_start=True)
+                        start_lr_scale=scale)
