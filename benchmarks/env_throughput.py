@@ -83,14 +83,14 @@ from lam_envs.envs.config import ConversationConfig
 from lam_envs.envs.prompting import contexts_for
 from lam_envs.envs.resolve import resolve_backbone, resolve_samples
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
-from timing import git_commit, machine, sync  # noqa: E402
+from timing import clear_caches, git_commit, machine, sync  # noqa: E402
+from train_throughput import TRAIN_NUM_ENVS, train_rate  # noqa: E402
 
 ENV_IDS = {"latent": "lam/MMRole-Latent-v0", "token": "lam/MMRole-Token-v0"}
 DIALOGUE_IDS = {"latent": "lam/MMRole-Dialogue-Latent-v0", "token": "lam/MMRole-Dialogue-Token-v0"}
 DIALOGUE_NUM_ENVS = 64
 KEY_NUM_ENVS = (8, 16, 64)
 """Env counts the ratio keys need; always measured."""
-TRAIN_NUM_ENVS = 16
 RATIO_KEYS = (
     "env_over_raw_episode_64",
     "env_over_raw_decode_64",
@@ -230,14 +230,6 @@ def raw_episode(backbone: Backbone, pool: list, n: int, steps: int, reply_tokens
     return block
 
 
-def clear_caches(backbone: Backbone) -> None:
-    """Empty the backbone's prompt and image caches, so that each timed setting starts as cold as the others (the
-    envs and loops share one backbone per process: without this a setting would reuse the prefills of the one
-    measured before it)."""
-    backbone.prompt_cache.clear()
-    backbone.image_cache.clear()
-
-
 def emitted_tokens(info: dict[str, Any], n: int) -> np.ndarray:
     """(n,) the token each row emitted in a step, from a same-step-autoreset vector env's infos: a row that finished
     has its next episode's reset info in ``info`` and the step's own in ``info["final_info"]``."""
@@ -341,118 +333,6 @@ def group_rates(args: argparse.Namespace, kwargs: dict[str, Any], backbone: Back
     return out
 
 
-def action_log(venv: Any) -> Any:
-    """``venv`` in an SB3 ``VecEnvWrapper`` that keeps every action and reward stepped through it (``.actions``,
-    ``.rewards``), to replay a training run's actions on a fresh env of the same seed, and the seconds each
-    ``step_wait`` took (``.step_seconds``: the env's own share of the run)."""
-    from stable_baselines3.common.vec_env import VecEnvWrapper
-
-    class _ActionLog(VecEnvWrapper):
-        def __init__(self, inner: Any) -> None:
-            super().__init__(inner)
-            self.actions: list[np.ndarray] = []
-            self.rewards: list[np.ndarray] = []
-            self.step_seconds: list[float] = []
-
-        def reset(self) -> Any:
-            return self.venv.reset()
-
-        def step_async(self, actions: np.ndarray) -> None:
-            self.actions.append(np.array(actions, copy=True))
-            self.venv.step_async(actions)
-
-        def step_wait(self) -> Any:
-            start = time.perf_counter()
-            obs, rewards, dones, infos = self.venv.step_wait()
-            self.step_seconds.append(time.perf_counter() - start)
-            self.rewards.append(np.array(rewards, copy=True))
-            return obs, rewards, dones, infos
-
-    return _ActionLog(venv)
-
-
-def train_model(args: argparse.Namespace, kwargs: dict[str, Any], out: Path) -> tuple[Any, Any, int, dict[str, Any]]:
-    """The PPO run :func:`train_rate` times: ``(model, venv, rollout, params)``, ``venv`` in an :func:`action_log`.
-
-    Built as :func:`lam_agents.train.train` builds a run (hyperparameters as :mod:`lam_agents.learning` picks them:
-    the YAML ``default`` entry, ``--train-n-steps`` overriding ``n_steps``), the fair start on ``TRAIN_NUM_ENVS``
-    latent envs; ``rollout`` is the steps of one rollout (``n_steps x n_envs``).
-    """
-    from lam_agents.algos import load_hyperparams
-    from lam_agents.envs import make_vec_env
-    from lam_agents.train import TrainConfig, build_model, resolve_hyperparams
-
-    overrides = load_hyperparams("ppo", "default")
-    overrides.pop("n_envs", None)
-    if args.train_n_steps is not None:
-        overrides["n_steps"] = args.train_n_steps
-    n_envs = TRAIN_NUM_ENVS
-    rollout = int(overrides["n_steps"]) * n_envs
-    overrides["batch_size"] = min(int(overrides["batch_size"]), rollout)  # SB3 warns on a batch over the rollout
-    config = TrainConfig(env_id=ENV_IDS["latent"], algo="ppo", steps=rollout * (1 + args.train_rollouts),
-                         seed=args.seed, n_envs=n_envs, overrides=overrides, fair_start=True, out=str(out),
-                         env_kwargs=kwargs, checkpoint_every=0, sample_every=0, progress_bar=False,
-                         tensorboard=False, verbose=0)
-    params, n_envs = resolve_hyperparams(config)
-    venv = action_log(make_vec_env(config.env_id, n_envs, config.seed, kwargs))
-    return build_model(config, venv, params), venv, rollout, params
-
-
-def train_rate(args: argparse.Namespace, kwargs: dict[str, Any], out: Path, backbone: Backbone) -> dict[str, Any]:
-    """Steps/s of SB3 PPO ``learn()`` with the fair start on ``TRAIN_NUM_ENVS`` latent envs (:func:`train_model`),
-    and of the env alone doing the same work: the run's own actions replayed on a fresh env of the same seed.
-
-    Timed around ``learn()`` alone: one untimed rollout and update first (policy construction, first reset,
-    allocator warm-up), then ``--train-rollouts`` rollouts and updates. Decoding is greedy, so the replay writes the
-    same replies, ends the same episodes and prefills the same prompts (both start with empty caches);
-    ``replay_matches`` says whether its rewards equal the run's, step for step. The replay runs ``--repeats`` times
-    (the median rate counts: one replay of a few seconds varied by ±10% on the quiet 2-core machine).
-    ``env_seconds_in_run`` is the time the run's own env steps took inside ``learn()``, so
-    ``env_share_of_run`` = that over ``learn()``'s time is what the run spent outside the env, measured in the run
-    itself.
-    """
-    from lam_agents.envs import make_vec_env
-
-    clear_caches(backbone)
-    model, venv, rollout, params = train_model(args, kwargs, out)
-    n_envs = venv.num_envs
-    try:
-        model.learn(rollout)
-        untimed = len(venv.actions)
-        before = model.num_timesteps
-        start = time.perf_counter()
-        model.learn(rollout * args.train_rollouts, reset_num_timesteps=False)
-        seconds = time.perf_counter() - start
-        steps = model.num_timesteps - before
-        actions, rewards = venv.actions, venv.rewards
-        env_seconds = float(sum(venv.step_seconds[untimed:]))
-    finally:
-        venv.close()
-    replay_rates, matches = [], True
-    for _ in range(args.repeats):
-        clear_caches(backbone)
-        replay = make_vec_env(ENV_IDS["latent"], n_envs, args.seed, kwargs)
-        replayed: list[np.ndarray] = []
-        try:
-            replay.reset()
-            for a in actions[:untimed]:
-                replayed.append(replay.step(a)[1])
-            sync(backbone.device)
-            start = time.perf_counter()
-            for a in actions[untimed:]:
-                replayed.append(replay.step(a)[1])
-            sync(backbone.device)
-            replay_rates.append((len(actions) - untimed) * n_envs / (time.perf_counter() - start))
-        finally:
-            replay.close()
-        matches &= len(replayed) == len(rewards) and all(np.array_equal(x, y) for x, y in zip(replayed, rewards))
-    return {"algo": "ppo", "fair_start": True, "num_envs": n_envs, "n_steps": int(params["n_steps"]),
-            "batch_size": int(params["batch_size"]), "n_epochs": int(params["n_epochs"]), "timed_steps": steps,
-            "steps_per_s": steps / seconds, "replay_steps_per_s": statistics.median(replay_rates),
-            "replay_rates": replay_rates, "replay_matches": matches, "learn_seconds": seconds,
-            "env_seconds_in_run": env_seconds, "env_share_of_run": env_seconds / seconds}
-
-
 def ratios(result: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, str]]:
     """The issue-12 ratio keys from the measured rates, and a note for every key left ``null``."""
     rows = {r["num_envs"]: r for r in result["rows"]}
@@ -521,7 +401,7 @@ def run(args: argparse.Namespace, backbone_dir: Path, latent_dir: Path, tmp: Pat
     print(json.dumps({"dialogue": dialogue}), file=sys.stderr, flush=True)
     groups = group_rates(args, kwargs, backbone)
     print(json.dumps({"groups": groups}), file=sys.stderr, flush=True)
-    train = train_rate(args, kwargs, tmp / "ppo", backbone)
+    train = train_rate(args, kwargs, tmp / "ppo", backbone, ENV_IDS["latent"])
     print(json.dumps({"train": train}), file=sys.stderr, flush=True)
     return {"rows": rows, "single": single, "dialogue": dialogue, "groups": groups, "train": train,
             "prompt_style": style}

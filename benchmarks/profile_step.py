@@ -23,6 +23,7 @@ import argparse
 import cProfile
 import pstats
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 import gymnasium as gym
@@ -32,6 +33,9 @@ import torch
 import lam_envs  # noqa: F401  (registers the ids)
 from lam_envs.envs.config import ConversationConfig
 from lam_envs.envs.resolve import resolve_backbone
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
+from timing import clear_caches  # noqa: E402
 
 PARTS = {
     "backbone step": ("adapter.py", "step"),
@@ -69,8 +73,7 @@ def profile(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     envs = gym.make_vec(f"lam/MMRole-{kind}-v0", num_envs=args.num_envs, vectorization_mode="vector_entry_point",
                         **kwargs)
     backbone, _ = resolve_backbone(ConversationConfig(**{k: v for k, v in kwargs.items() if k != "prompt_style"}))
-    backbone.prompt_cache.clear()
-    backbone.image_cache.clear()
+    clear_caches(backbone)
     envs.reset(seed=args.seed)
     rng = np.random.default_rng(args.seed)
     actions = rng.integers(envs.single_action_space.n, size=(args.warmup + args.steps, args.num_envs))

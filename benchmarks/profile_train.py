@@ -2,7 +2,7 @@
 
     python benchmarks/profile_train.py --threads 2
 
-It builds the benchmark's training run (``env_throughput.train_model``: fair-start PPO, the YAML ``default`` entry,
+It builds the benchmark's training run (``train_throughput.train_model``: fair-start PPO, the YAML ``default`` entry,
 16 latent envs of ``lam/MMRole-Latent-v0`` on the shipped default backbone and a random K = 128 latent model, caches
 emptied first), runs one untimed rollout and update, then profiles ``--train-rollouts`` more. The table splits the
 profiled time into:
@@ -33,6 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import env_throughput  # noqa: E402  (the benchmark's own run, from beside this script)
+import train_throughput  # noqa: E402
 from profile_step import function_stats  # noqa: E402
 
 PARTS = {
@@ -68,8 +69,9 @@ def profile(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     backbone_dir, latent_dir, _ = env_throughput.models(args, tmp)
     kwargs = env_throughput.env_kwargs(args, backbone_dir, latent_dir)
     backbone, _ = env_throughput.resolve_backbone(env_throughput.ConversationConfig(**kwargs))
-    env_throughput.clear_caches(backbone)
-    model, venv, rollout, params = env_throughput.train_model(args, kwargs, tmp / "ppo")
+    train_throughput.clear_caches(backbone)
+    model, venv, rollout, params = train_throughput.train_model(args, kwargs, tmp / "ppo",
+                                                                env_throughput.ENV_IDS["latent"])
     try:
         model.learn(rollout)
         profiler = cProfile.Profile()
@@ -92,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = profile(args, Path(tmp))
     params, total = result["params"], result["learn"]
     print(f"command: python benchmarks/profile_train.py {' '.join(sys.argv[1:] if argv is None else argv)}")
-    print(f"PPO fair start, {env_throughput.TRAIN_NUM_ENVS} envs, n_steps {params['n_steps']}, batch "
+    print(f"PPO fair start, {train_throughput.TRAIN_NUM_ENVS} envs, n_steps {params['n_steps']}, batch "
           f"{params['batch_size']}, {params['n_epochs']} epochs, {result['steps']} profiled steps, threads "
           f"{torch.get_num_threads()}; seconds (cumulative, cProfile) and share of learn()")
     print("| part | calls | seconds | share |")

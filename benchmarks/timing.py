@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -35,6 +35,14 @@ def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int,
         sync(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def clear_caches(backbone: Any) -> None:
+    """Empty the backbone's prompt and image caches, so that each timed setting starts as cold as the others (the
+    envs and loops share one backbone per process: without this a setting would reuse the prefills of the one
+    measured before it)."""
+    backbone.prompt_cache.clear()
+    backbone.image_cache.clear()
 
 
 def git_commit() -> str:
