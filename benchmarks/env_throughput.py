@@ -46,8 +46,9 @@ Ratios (the issue-12 keys, in ``--json`` at the top level; every one measured in
   ``latent_over_random_token_step_64`` / ``_8`` (extra keys) compare against the random-token env instead, which
   also counts that random tokens keep every row in step while the latent rows end and prefill at different steps.
 * ``group_prefill_speedup_8``: GRPO-style groups of 8 rows per prompt (64 latent envs, 8 groups): every block resets
-  all rows pinned to 8 prompts not seen before and writes one reply per row, env steps/s with the shared prefill
-  (``ReplyBatch.share_prefill``, the default) over without (every row prefills its own copy of the prompt).
+  all rows pinned to 8 prompts not seen before, with autoreset off as GRPO pins them (a row that finishes waits),
+  and writes one reply per row; env steps/s with the shared prefill (``ReplyBatch.share_prefill``, the default) over
+  without (every row prefills its own copy of the prompt).
 * ``train_over_env_16``: PPO ``learn()`` steps/s over the env alone doing the same work, 16 envs: the training
   run's own actions replayed on a fresh env of the same seed (the same replies, episodes and prefills), so the ratio
   is the policy's forward, the update and SB3's loop, nothing else. ``train_over_random_env_16`` (extra key) compares
@@ -313,7 +314,8 @@ def group_block(env_id: str, kwargs: dict[str, Any], reply_tokens: int, seed: in
         prompts = [(state["next"] + g) % num_samples for g in range(groups)]
         state["next"] += groups
         pins = [p for p in prompts for _ in range(GROUP_SIZE)]
-        envs.reset(seed=None if state["seeded"] else seed, options={"sample_index": pins})
+        # As GRPO writes a group (lam_agents.envs.pin_rows): a row that finishes waits for the next block's reset.
+        envs.reset(seed=None if state["seeded"] else seed, options={"sample_index": pins, "autoreset": False})
         state["seeded"] = True
         for _ in range(reply_tokens):
             envs.step(rng.integers(envs.single_action_space.n, size=GROUP_ROWS))
@@ -323,14 +325,12 @@ def group_block(env_id: str, kwargs: dict[str, Any], reply_tokens: int, seed: in
 
 
 def group_rates(args: argparse.Namespace, kwargs: dict[str, Any], backbone: Backbone) -> dict[str, float]:
-    """Steps/s of :func:`group_block` with and without the shared prefill (caches cleared before each, so the
-    speed-up is the group's alone: each block's prompts are new)."""
-    out = {}
-    for label, share in (("shared", True), ("unshared", False)):
-        clear_caches(backbone)
-        block = group_block(ENV_IDS["latent"], kwargs, args.reply_tokens, args.seed, share)
-        out[label] = rate(block, backbone.device, args.repeats)
-    return out
+    """Steps/s of :func:`group_block` with and without the shared prefill, timed in turns, each with caches of its
+    own (so the speed-up is the group's alone: each block's prompts are new)."""
+    return interleaved_rates({
+        label: (lambda share=share: group_block(ENV_IDS["latent"], kwargs, args.reply_tokens, args.seed, share))
+        for label, share in (("shared", True), ("unshared", False))
+    }, backbone, args.repeats)
 
 
 def ratios(result: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, str]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Sequence
 
 import lam_envs  # noqa: F401  (registers the lam/ ids)
 from lam_agents.vec_env import ConversationVecEnv
@@ -80,3 +80,11 @@ def env_parts(venv: VecEnv) -> EnvParts:
     """``inner_env(venv).parts``: the frozen backbone, world model and samples behind ``venv`` (see
     :class:`~lam_envs.envs.setup.EnvParts`; behind Ray workers they are loaded once more in this process)."""
     return inner_env(venv).parts
+
+
+def pin_rows(venv: VecEnv, samples: Sequence[int]) -> None:
+    """Pin row i of ``venv``'s next reset to sample ``samples[i]``, with autoreset off until the reset after it: each
+    row writes one episode on its sample and then waits (see :class:`~lam_envs.envs.vector.ConversationVectorEnv`),
+    so no new episode is prefilled, drawn or judged for a row whose later steps the caller ignores (a GRPO group, an
+    evaluation)."""
+    inner_env(venv).set_options([{"sample_index": int(s), "autoreset": False} for s in samples])

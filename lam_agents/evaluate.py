@@ -94,7 +94,7 @@ def answer_dialogues(model: Any, venv: Any, indices: Sequence[int], deterministi
         seed: Seeds torch's sampling of the actions (the caller's generator state is restored afterwards).
         spec: The model's algorithm (``None``: from its class).
     """
-    from lam_agents.envs import inner_env
+    from lam_agents.envs import pin_rows
 
     n = venv.num_envs
     out: list[list[dict[str, Any]]] = []
@@ -104,7 +104,7 @@ def answer_dialogues(model: Any, venv: Any, indices: Sequence[int], deterministi
         for start in range(0, len(indices), n):
             chunk = list(indices[start : start + n])
             pins = chunk + [chunk[0]] * (n - len(chunk))
-            inner_env(venv).set_options([{"sample_index": int(p)} for p in pins])
+            pin_rows(venv, pins)
             obs = venv.reset()
             replies: list[list[dict[str, Any]]] = [[] for _ in range(n)]
             over = np.zeros(n, dtype=bool)

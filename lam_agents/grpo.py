@@ -5,7 +5,8 @@ and ``save`` / ``load``; it replaces only the two methods that make an algorithm
 
 * :meth:`GRPO.collect_rollouts` writes **groups** of ``group_size`` replies to the same prompt. The vector env's rows
   are pinned to prompts through reset options (``{"sample_index": i}`` per row), every row writes one reply, and a
-  row that finishes early waits (its later, autoreset steps are ignored).
+  row that finishes early waits: autoreset is off for the group (:func:`lam_agents.envs.pin_rows`), so its later
+  steps change nothing and cost no prefill or judge.
 * :meth:`GRPO.train` turns each reply's return R into a group-relative advantage, the same for all of its tokens:
   ``(R - mean_group) / (std_group + eps)`` (GRPO, DAPO) or ``R - mean_group`` (Dr.GRPO, which drops the std), and
   minimises the clipped-ratio objective plus ``kl_beta`` times the k3 KL estimator toward the reference policy
@@ -42,7 +43,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
-from lam_agents.envs import inner_env
+from lam_agents.envs import inner_env, pin_rows
 from lam_agents.fair_start import FairStartMixin, FairStartPolicy
 
 logger = logging.getLogger(__name__)
@@ -172,8 +173,7 @@ class GRPO(OnPolicyAlgorithm):
     # ------------------------------------------------------------------------------------------------ rollouts
     def collect_rollouts(self, env: VecEnv, callback: BaseCallback, rollout_buffer: Any, n_rollout_steps: int) -> bool:
         """Write ``groups_per_update`` groups of ``group_size`` replies (see the module docstring)."""
-        inner = inner_env(env)
-        n_prompts = inner.num_samples
+        n_prompts = inner_env(env).num_samples
         groups_per_reset = env.num_envs // self.group_size
         self.policy.set_training_mode(False)
         self._episodes = []
@@ -181,7 +181,7 @@ class GRPO(OnPolicyAlgorithm):
         group = 0
         while group < self.groups_per_update:
             prompts = self._rng.integers(n_prompts, size=groups_per_reset)
-            inner.set_options([{"sample_index": int(p)} for p in np.repeat(prompts, self.group_size)])
+            pin_rows(env, np.repeat(prompts, self.group_size))
             if not self._write_groups(env, callback, group):
                 return False
             group += groups_per_reset

@@ -99,10 +99,25 @@ class ConversationVecEnv(VecEnv):
         self._seeds = list(seeds)
 
     def reset(self) -> VecEnvObs:
+        """Reset every row, with the seeds and options set since the last reset.
+
+        ``set_options`` takes one dict per row: ``sample_index`` pins the rows (all of them, or none), and
+        ``autoreset`` (the same for every row) turns the batched env's autoreset off until the next reset (see
+        :class:`~lam_envs.envs.vector.ConversationVectorEnv`).
+
+        Raises:
+            ValueError: if the rows' ``autoreset`` options differ.
+        """
         seeds = self._seeds if any(s is not None for s in self._seeds) else None
         pins = [o.get("sample_index") for o in self._options]
-        options = {"sample_index": pins} if all(p is not None for p in pins) else None
-        obs, infos = self.venv.reset(seed=seeds, options=options)
+        options: dict[str, Any] = {"sample_index": pins} if all(p is not None for p in pins) else {}
+        autoreset = {o.get("autoreset", True) for o in self._options}
+        if len(autoreset) > 1:
+            raise ValueError(f"set_options gave rows different 'autoreset' values {sorted(map(str, autoreset))}; "
+                             "the rows share one batched env: give every row the same")
+        if autoreset != {True}:
+            options["autoreset"] = autoreset.pop()
+        obs, infos = self.venv.reset(seed=seeds, options=options or None)
         self.reset_infos = [row_info(infos, r) for r in range(self.num_envs)]
         self._reset_seeds()
         self._reset_options()

@@ -85,6 +85,8 @@ class StepResult:
     """The row's reply is over and judged: its token was EOS, or it reached ``max_reply_tokens`` (``cut``)."""
     finished: dict[int, list[int]]
     """The token ids of each reply that ended at this step (a dialogue row is already on its next exchange)."""
+    idle: np.ndarray
+    """The row was waiting (:meth:`ReplyBatch.hold`): its step changed nothing of it and paid nothing."""
 
     def reward_terms(self, row: int, config: ConversationConfig) -> dict[str, float]:
         """Row ``row``'s reward split into its terms (they sum to ``rewards[row]``)."""
@@ -133,6 +135,8 @@ class ReplyBatch:
         self.broken: list[str | None] = [None] * num_rows
         """Per row: why it cannot step (the exception that interrupted it), or ``None``. Set before a row changes,
         cleared only by :meth:`begin`."""
+        self.idle = np.zeros(num_rows, dtype=bool)
+        """Per row: its episode is over and it waits for :meth:`begin` (see :meth:`hold`)."""
         self._bound = float(setup.config.obs_bound)
         self.share_prefill = share_prefill
 
@@ -185,6 +189,14 @@ class ReplyBatch:
     def broken_rows(self) -> list[int]:
         """The rows that must be restarted before the batch can step again."""
         return [r for r, why in enumerate(self.broken) if why is not None]
+
+    def hold(self, rows: Sequence[int]) -> None:
+        """Let ``rows``, whose episodes are over, wait instead of starting new ones: until :meth:`begin` restarts
+        them, their steps change nothing of them (no token is added to the reply, no judge, the embedding stays the
+        final one) and pay no reward or penalty. They still ride along in the batched backbone step, whose KV rows
+        for them nobody reads. For callers that ignore rows after their episode (a GRPO group, an evaluation), it
+        saves the prefill, image and judge of a new episode that would be thrown away."""
+        self.idle[list(rows)] = True
 
     def _break(self, rows: Sequence[int], cause: BaseException | str) -> None:
         why = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
@@ -272,6 +284,7 @@ class ReplyBatch:
             self.turn[row], self.own_replies[row], self.history[row], self.simulated[row] = 0, [], [], []
             self.decode_rngs[row] = np.random.default_rng(int(seed))
             self.broken[row] = None
+            self.idle[row] = False
 
     # ------------------------------------------------------------------------------------------- checkpoints
     def get_state(self) -> dict[str, Any]:
@@ -290,6 +303,7 @@ class ReplyBatch:
             "simulated": [list(t) for t in self.simulated],
             "decode_rngs": [rng.bit_generator.state for rng in self.decode_rngs],
             "broken": list(self.broken),
+            "idle": [bool(i) for i in self.idle],
             "judge_failures": int(self.judge_failures),
         }
 
@@ -312,6 +326,7 @@ class ReplyBatch:
         self.simulated = [list(t) for t in state.get("simulated", [[] for _ in range(self.num_rows)])]
         self.decode_rngs = [generator_from_state(saved) for saved in state["decode_rngs"]]
         self.broken = list(state["broken"])
+        self.idle = np.asarray(state.get("idle", [False] * self.num_rows), dtype=bool)
         self.judge_failures = int(state["judge_failures"])
         if not state["started"]:
             self.state = None
@@ -420,6 +435,7 @@ class ReplyBatch:
         actions = self.check_actions(actions)
         config = self.setup.config
         all_rows = range(self.num_rows)
+        idle = self.idle.copy()
         # Sampling draws from the rows' generators: put them back if the step does not go through.
         sampling = self.setup.action_kind == "latent" and config.decoding == "sample"
         rng_states = [rng.bit_generator.state for rng in self.decode_rngs] if sampling else []
@@ -432,9 +448,9 @@ class ReplyBatch:
                 raise
             # A reply cut at the length limit is judged as it stands: the reply ends there (and the episode with it,
             # ``terminated`` rather than ``truncated``: nothing follows, so an algorithm must not bootstrap past it).
-            eos = tokens_np == self.backbone.eos_token_id
+            eos = (tokens_np == self.backbone.eos_token_id) & ~idle
             lengths = np.array([len(reply) + 1 for reply in self.replies])
-            cut = ~eos & (lengths >= config.max_reply_tokens)
+            cut = ~eos & ~idle & (lengths >= config.max_reply_tokens)
             reply_done = eos | cut
             done = np.flatnonzero(reply_done).tolist()
             judged = self._judge(done, tokens_np) if done else {}
@@ -455,9 +471,11 @@ class ReplyBatch:
         except BaseException as exc:
             self._break(all_rows, exc)
             raise
+        embeddings[idle] = self.embeddings[idle]  # a waiting row keeps its final observation
         self.embeddings = embeddings
         for row in all_rows:
-            self.replies[row].append(int(tokens_np[row]))
+            if not idle[row]:
+                self.replies[row].append(int(tokens_np[row]))
             self.broken[row] = None
         finished = {row: self.replies[row] for row in done}
         for row in going_on:
@@ -476,10 +494,11 @@ class ReplyBatch:
             else:
                 judge_rewards[row] = result.ratio
         rewards = judge_rewards - config.step_penalty - np.where(cut, config.truncation_penalty, 0.0)
+        rewards[idle] = 0.0
         terminated = reply_done.copy()
         terminated[going_on] = False
         return StepResult(tokens_np, self.embeddings, rewards, terminated, cut, judged, judge_failed, judge_rewards,
-                          reply_done, finished)
+                          reply_done, finished, idle)
 
     def _next_turns(self, rows: list[int], tokens: np.ndarray) -> tuple[dict[int, list[int]], dict[int, str]]:
         """For dialogue rows whose reply ends with ``tokens``: the token ids to append (the reply's end of turn, the

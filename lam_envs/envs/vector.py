@@ -25,7 +25,7 @@ from lam_envs.envs.spaces import embedding_observations, observation_space, rese
 
 logger = logging.getLogger(__name__)
 
-RESET_OPTIONS = ("sample_index", "reset_mask")
+RESET_OPTIONS = ("sample_index", "reset_mask", "autoreset")
 
 
 def pinned_decode_seed(seed: int | None) -> int:
@@ -54,6 +54,13 @@ class ConversationVectorEnv(AgentSurface, VectorEnv):
     returned observation is already the next episode's first one; the last observation and info of the finished
     episode are in ``infos["final_obs"][i]`` and ``infos["final_info"]`` (masked by ``infos["_final_obs"]``).
     ``reset(options={"reset_mask": mask})`` restarts only the rows where ``mask`` (a (N,) bool array) is set.
+
+    ``reset(options={"autoreset": False})`` turns autoreset off until the next ``reset``: a row whose episode ends
+    then *waits* instead of starting a new one. Its observation stays the final one, its later steps change nothing
+    and return reward 0, ``terminated`` False and ``info["idle"]`` True, and only a ``reset`` (of every row, or of
+    it by ``reset_mask``) starts it again. For callers that ignore a row after its episode (a GRPO group writing one
+    reply per row, an evaluation), this saves the prefill, image and judge of episodes that would be thrown away;
+    the rows' episodes and random draws are those of autoreset, less the discarded ones.
 
     Faults stay in their row. If row i's next episode cannot start (e.g. its image fails to load), the step still
     returns every row's results: row i's observation is its final one and ``infos["reset_error"][i]`` says why. Row
@@ -100,6 +107,8 @@ class ConversationVectorEnv(AgentSurface, VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.row_rngs: list[np.random.Generator] = [seeding.np_random(None)[0] for _ in range(num_envs)]
         self._started = False
+        self.autoreset = True
+        """Whether a finished row starts its next episode in the same step (set by each ``reset``'s options)."""
 
     # ------------------------------------------------------------------------------------------------ helpers
     def _seed_rows(self, seed: int | Sequence[int | None] | None, rows: list[int]) -> None:
@@ -147,7 +156,7 @@ class ConversationVectorEnv(AgentSurface, VectorEnv):
         re-prefilled).
         """
         return {"started": self._started, "row_rngs": [rng.bit_generator.state for rng in self.row_rngs],
-                "batch": self.batch.get_state()}
+                "autoreset": self.autoreset, "batch": self.batch.get_state()}
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`get_state` returned.
@@ -161,6 +170,7 @@ class ConversationVectorEnv(AgentSurface, VectorEnv):
         self._np_random = self.row_rngs[0]
         self.batch.set_state(state["batch"])
         self._started = bool(state["started"])
+        self.autoreset = bool(state.get("autoreset", True))
 
     def observations(self) -> Any:
         """Every row's current observation, batched: what the last ``reset`` or ``step`` returned (a facade that
@@ -183,7 +193,9 @@ class ConversationVectorEnv(AgentSurface, VectorEnv):
             seed: An int (row i gets ``seed + i``), one seed per row, or ``None``.
             options: ``{"sample_index": i}`` pins every row to sample i (e.g. a GRPO group); a sequence pins each
                 row to its own. ``{"reset_mask": mask}`` resets only the rows where the (N,) bool array is True
-                (the others keep their episodes; infos cover the reset rows).
+                (the others keep their episodes; infos cover the reset rows). ``{"autoreset": False}`` lets rows
+                that finish wait until the next reset (see the class docstring); every reset without it turns
+                autoreset back on.
 
         Returns:
             The batched first observations and infos.
@@ -194,6 +206,10 @@ class ConversationVectorEnv(AgentSurface, VectorEnv):
                 reset are then broken until a reset succeeds.
         """
         options = check_options(options, RESET_OPTIONS)
+        autoreset = options.get("autoreset", True)
+        if not isinstance(autoreset, bool):
+            raise ValueError(f"options['autoreset']={autoreset!r} must be True or False (False: finished rows wait for "
+                             "the next reset instead of starting a new episode)")
         rows = self._reset_rows(options.get("reset_mask"))
         pinned = options.get("sample_index")
         if not isinstance(pinned, (list, tuple, np.ndarray)):
@@ -206,13 +222,15 @@ class ConversationVectorEnv(AgentSurface, VectorEnv):
             self._seed_rows(seed, rows)
         self._restart(rows, [pins[r] for r in rows])
         self._started = True
+        self.autoreset = autoreset
         infos: dict[str, Any] = {}
         for row in rows:
             infos = self._add_info(infos, reset_info(self.batch, row), row)
         return self.observations(), infos
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Emit one token per row; finished rows are judged and restarted in the same step.
+        """Emit one token per row; finished rows are judged and restarted in the same step (or wait, with autoreset
+        off).
 
         Raises:
             RuntimeError: if called before ``reset`` or while a row is broken (the message names the rows).
@@ -244,10 +262,15 @@ class ConversationVectorEnv(AgentSurface, VectorEnv):
         done = np.flatnonzero(result.terminated).tolist()
         rows: list[dict[str, Any]] = []
         for row in range(self.num_envs):
+            if result.idle[row]:
+                rows.append({"idle": True})
+                continue
             info = step_info(self.batch, row, result)
             rows.append({"final_obs": row_observation(self.batch, row), "final_info": info}
                         if result.terminated[row] else info)
-        if done:
+        if done and not self.autoreset:
+            self.batch.hold(done)
+        elif done:
             failed = self._restart(done, [None] * len(done), skip_failed=True)
             for row in done:
                 if row in failed:

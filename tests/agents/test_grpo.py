@@ -117,3 +117,34 @@ def test_groups_are_whole_dialogues(tiny_env_kwargs: dict[str, Any]) -> None:
         assert math.isclose(e["reply_returns"].sum(), e["return"], abs_tol=1e-6)
     with pytest.raises(ValueError, match="advantage="):
         GRPO("MlpPolicy", venv, group_size=2, advantage="turn")
+
+
+def test_groups_are_those_of_autoreset_without_the_discarded_episodes(
+    tiny_env_kwargs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lam_agents.grpo as grpo_module
+    from lam_agents.envs import inner_env
+
+    def run(autoreset: bool) -> tuple[list[dict[str, Any]], int]:
+        venv = make_vec_env("lam/MMRole-Latent-v0", 4, 0, {**tiny_env_kwargs, "reward": ReplyCodeJudge()})
+        batch = inner_env(venv).venv.batch
+        starts: list[int] = []
+        begin = batch.begin
+        batch.begin = lambda rows, *a, **k: starts.extend(rows) or begin(rows, *a, **k)  # type: ignore[method-assign]
+        if autoreset:  # the rows as they were pinned before: a finished row starts a new, discarded episode
+            monkeypatch.setattr(grpo_module, "pin_rows", lambda env, samples: inner_env(env).set_options(
+                [{"sample_index": int(s)} for s in samples]))
+        grpo = GRPO("MlpPolicy", venv, learning_rate=0.01, group_size=2, groups_per_update=2, batch_size=8,
+                    n_epochs=1, seed=0, device="cpu")
+        grpo.learn(24)
+        monkeypatch.undo()
+        return grpo._episodes, len(starts)
+
+    waiting, starts_waiting = run(autoreset=False)
+    restarting, starts_restarting = run(autoreset=True)
+    assert starts_waiting < starts_restarting  # no prefill for episodes nobody reads
+    assert len(waiting) == len(restarting)
+    for a, b in zip(waiting, restarting):
+        assert a["group"] == b["group"] and a["return"] == b["return"]
+        for key in ("obs", "actions", "logp", "ref_logp"):
+            np.testing.assert_array_equal(a[key], b[key])

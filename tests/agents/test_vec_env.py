@@ -72,3 +72,25 @@ def test_actions_of_the_wrong_shape_are_refused_where_they_are_passed(tiny_env_k
             venv.step_async(bad)
     obs, *_ = venv.step(np.array([1, 2]))
     assert obs.shape[0] == 2
+
+
+def test_pin_rows_turns_autoreset_off_until_the_next_reset(tiny_env_kwargs: dict[str, Any]) -> None:
+    from lam_agents.envs import inner_env, make_vec_env, pin_rows
+
+    venv = make_vec_env("lam/MMRole-Token-v0", 2, 0, tiny_env_kwargs)
+    inner = inner_env(venv)
+    pin_rows(venv, [1, 3])
+    venv.reset()
+    assert inner.venv.autoreset is False and [int(i) for i in inner.venv.batch.sample_index] == [1, 3]
+    done = np.zeros(2, dtype=bool)
+    for _ in range(2 * tiny_env_kwargs["max_reply_tokens"]):  # every row ends once, then waits
+        _, rewards, dones, infos = venv.step(np.zeros(2, dtype=np.int64))
+        waiting = [bool(info.get("idle")) for info in infos]
+        assert not (dones & done).any() and (rewards[done] == 0).all() and all(w for w, d in zip(waiting, done) if d)
+        done |= dones
+    assert done.all()
+    venv.reset()  # no options: autoreset is back on
+    assert inner.venv.autoreset is True
+    inner.set_options([{"autoreset": False}, {"autoreset": True}])
+    with pytest.raises(ValueError, match="different 'autoreset' values"):
+        venv.reset()

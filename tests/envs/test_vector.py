@@ -98,3 +98,53 @@ def test_vector_dict_observation_and_render(env_kwargs: dict[str, Any]) -> None:
     envs.close()
     with pytest.raises(RuntimeError, match="reset"):
         envs.step(np.array([5, 6]))
+
+
+@pytest.mark.parametrize("env_id", ["lam/MMRole-Token-v0", "lam/PCogAlign-Latent-v0"])
+def test_autoreset_off_lets_finished_rows_wait_and_a_reset_resumes_their_draws(
+    env_id: str, env_kwargs: dict[str, Any]
+) -> None:
+    kwargs = {**env_kwargs, "max_reply_tokens": 4}
+    rng = np.random.default_rng(0)
+    actions = rng.integers(gym.make(env_id, **kwargs).action_space.n, size=(STEPS, NUM_ENVS))
+    # The reference: autoreset on, every row finishing its first episode and starting its second in the same step.
+    on = gym.make_vec(env_id, num_envs=NUM_ENVS, vectorization_mode="vector_entry_point", **kwargs)
+    on.reset(seed=100)
+    first_done: dict[int, dict[str, Any]] = {}
+    for t, step_actions in enumerate(actions):
+        obs, rewards, terminated, _, infos = on.step(step_actions)
+        for row in np.flatnonzero(terminated):
+            first_done.setdefault(int(row), {"step": t, "reward": rewards[row], "reply": infos["final_info"]["reply"][row],
+                                             "next_sample": infos["sample_id"][row], "next_obs": obs[row]})
+    assert len(first_done) == NUM_ENVS
+
+    off = gym.make_vec(env_id, num_envs=NUM_ENVS, vectorization_mode="vector_entry_point", **kwargs)
+    env = off.unwrapped
+    off.reset(seed=100, options={"autoreset": False})
+    starts: list[list[int]] = []
+    finals: dict[int, np.ndarray] = {}
+    begin = env.batch.begin
+    env.batch.begin = lambda rows, *a, **k: starts.append(list(rows)) or begin(rows, *a, **k)  # count restarts
+    last = max(d["step"] for d in first_done.values())
+    for t, step_actions in enumerate(actions[: last + 3]):
+        obs, rewards, terminated, truncated, infos = off.step(step_actions)
+        for row in range(NUM_ENVS):
+            done_at = first_done[row]["step"]
+            if t == done_at:  # ends as with autoreset, and its observation is the final one: nothing new starts
+                assert terminated[row] and rewards[row] == pytest.approx(first_done[row]["reward"], abs=1e-9)
+                assert infos["final_info"]["reply"][row] == first_done[row]["reply"]
+                np.testing.assert_array_equal(obs[row], infos["final_obs"][row])
+                finals[row] = obs[row].copy()
+            elif t > done_at:  # waits: no reward, not terminated again, observation unchanged
+                assert not terminated[row] and not truncated[row] and rewards[row] == 0.0
+                assert infos["idle"][row] and infos["_idle"][row]
+                np.testing.assert_array_equal(obs[row], finals[row])
+    assert starts == [], "a waiting row must not start a new episode"
+    assert env.get_state()["batch"]["idle"] == [True] * NUM_ENVS and env.get_state()["autoreset"] is False
+    # A masked reset restarts row 0 alone, on the sample and decode seed its autoreset would have drawn.
+    obs, infos = off.reset(options={"reset_mask": np.array([True, False, False])})
+    assert starts == [[0]] and infos["sample_id"][0] == first_done[0]["next_sample"]
+    np.testing.assert_allclose(obs[0], first_done[0]["next_obs"], rtol=1e-4, atol=1e-4)
+    assert env.autoreset is True  # a reset without the option turns autoreset back on
+    with pytest.raises(ValueError, match="must be True or False"):
+        off.reset(options={"autoreset": "no"})
