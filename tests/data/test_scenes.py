@@ -48,3 +48,14 @@ def test_counts_and_groups_agree() -> None:
     assert sum(g.count for g in scene.groups()) == len(scene.objects) == scene.count()
     for g in scene.groups():
         assert scene.count(color=g.color, shape=g.shape) == g.count
+
+
+def test_load_hands_out_copies_of_one_rendering() -> None:
+    from lam_envs.data.scenes import render_scene
+
+    scene = random_scene(np.random.default_rng(7))
+    first = scene.load()
+    assert first.tobytes() == render_scene(scene).tobytes()  # the cached pixels are the drawing's
+    first.paste((0, 0, 0), (0, 0, first.width, first.height))  # a caller scribbling on its copy ...
+    second = scene.load()
+    assert second is not first and second.tobytes() == render_scene(scene).tobytes()  # ... leaves the cache alone

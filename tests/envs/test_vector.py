@@ -148,3 +148,33 @@ def test_autoreset_off_lets_finished_rows_wait_and_a_reset_resumes_their_draws(
     assert env.autoreset is True  # a reset without the option turns autoreset back on
     with pytest.raises(ValueError, match="must be True or False"):
         off.reset(options={"autoreset": "no"})
+
+
+def _assert_same_infos(a: dict[str, Any], b: dict[str, Any]) -> None:
+    assert list(a) == list(b)
+    for key in a:
+        if isinstance(a[key], dict):
+            _assert_same_infos(a[key], b[key])
+            continue
+        assert a[key].dtype == b[key].dtype and a[key].shape == b[key].shape, key
+        if a[key].dtype == object:
+            for x, y in zip(a[key], b[key]):
+                assert (x is None and y is None) or np.array_equal(np.asarray(x), np.asarray(y)), key
+        else:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@pytest.mark.parametrize("autoreset", [True, False])
+def test_batched_infos_are_gymnasiums(env_kwargs: dict[str, Any], autoreset: bool) -> None:
+    envs = gym.make_vec("lam/PCogAlign-Latent-v0", num_envs=NUM_ENVS, vectorization_mode="vector_entry_point",
+                        **{**env_kwargs, "max_reply_tokens": 3})
+    env = envs.unwrapped
+    env.reset(seed=5, options={"autoreset": autoreset})
+    rng = np.random.default_rng(1)
+    for _ in range(8):  # ends, restarts (or waits), judged replies with their nested final_info
+        _, _, terminated, _, rows = env.step_rows(rng.integers(envs.single_action_space.n, size=NUM_ENVS))
+        order = [r for r in range(NUM_ENVS) if not terminated[r]] + np.flatnonzero(terminated).tolist()
+        expected: dict[str, Any] = {}
+        for row in order:
+            expected = env._add_info(expected, rows[row], row)
+        _assert_same_infos(env.batch_infos([(row, rows[row]) for row in order]), expected)
