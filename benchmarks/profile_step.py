@@ -11,7 +11,9 @@ backbone's caches emptied first. The table splits each twin's time into the part
   nothing but the action itself);
 * ``autoreset``: ``ReplyBatch.begin`` (new prompts for finished rows), with how many calls and how many trunk
   prefills (``Backbone._prefill_batch``, the prompts not found in the cache) it made;
-* ``judge``: ``ReplyBatch._judge`` (the rule judge on finished replies).
+* ``judge``: ``ReplyBatch._judge`` (the rule judge on finished replies);
+* ``infos`` and ``row infos``: Gymnasium's batched ``infos`` (``ConversationVectorEnv.batch_infos``) and the per-row
+  dicts under them (``step_info``: the token, the reply so far as text, the verdict).
 
 cProfile adds a per-call overhead, so the total is above the benchmark's; the shares are what this is for. Speed
 itself is measured by ``benchmarks/env_throughput.py``.
@@ -42,6 +44,8 @@ PARTS = {
     "read-out": ("dynamics.py", "tokens_for"),
     "autoreset": ("dynamics.py", "begin"),
     "judge": ("dynamics.py", "_judge"),
+    "infos": ("vector.py", "batch_infos"),
+    "row infos": ("spaces.py", "step_info"),
 }
 """Row label -> (file name, function name) whose cumulative time the row shows."""
 PREFILL = ("adapter.py", "_prefill_batch")
